@@ -1,0 +1,39 @@
+"""mapi: passive network monitoring, re-creating MAPI (the Monitoring API of SCAMPI and LOBSTER).
+
+Two ways in, over one runtime::
+
+    from mapi_core import Flow                      # the Python API
+    from mapi_core import mapi_create_flow, ...     # MAPI's own calls, line by line
+"""
+
+from mapi_core.api.compat import *  # noqa: F403  (every mapi_* call)
+from mapi_core.api.compat import __all__ as _compat_names
+from mapi_core.api.flow import Flow, FunctionHandle
+from mapi_core.constants import *  # noqa: F403  (MFF_PCAP, FLOW_FINISHED, WAIT, ...)
+from mapi_core.errors import ErrorCode, MapiError, TraceWarning
+from mapi_core.info import DeviceInfo, FlowInfo, FunctionInfo, LibFunctInfo, LibInfo, Result
+from mapi_core.native import ABI_VERSION, get_include
+from mapi_core.runtime import Runtime, default_runtime
+from mapi_core import constants as _constants
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ABI_VERSION",
+    "DeviceInfo",
+    "ErrorCode",
+    "Flow",
+    "FlowInfo",
+    "FunctionHandle",
+    "FunctionInfo",
+    "LibFunctInfo",
+    "LibInfo",
+    "MapiError",
+    "Result",
+    "Runtime",
+    "TraceWarning",
+    "default_runtime",
+    "get_include",
+    *_compat_names,
+    *(name for name in dir(_constants) if name.isupper()),
+]

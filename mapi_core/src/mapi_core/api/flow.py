@@ -1,0 +1,116 @@
+"""The Python face of a flow.
+
+::
+
+    with Flow("trace.pcap") as flow:
+        flow.apply("BPF_FILTER", "tcp and dst port 80")
+        packets = flow.apply("PKT_COUNTER")
+        flow.connect().wait()
+        print(packets.read())
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+from mapi_core.constants import FLOW_STATUS_NAMES, MFF_PCAP
+from mapi_core.errors import TraceWarning
+from mapi_core.info import FlowInfo, FunctionInfo, Result
+from mapi_core.runtime import Runtime, default_runtime
+
+
+class FunctionHandle:
+    """A function applied to a flow; ``read()`` gives its current result as a Python value."""
+
+    def __init__(self, flow: Flow, fid: int, name: str) -> None:
+        self.flow = flow
+        self.fid = fid
+        self.name = name
+
+    @property
+    def fd(self) -> int:
+        return self.flow.fd
+
+    def read(self) -> Any:
+        """The result now: a consistent snapshot, typed (int for counters...)."""
+        return self.read_result().value
+
+    def read_result(self) -> Result:
+        """The result with MAPI's read timestamp (µs since the epoch) and size."""
+        return self.flow.runtime.read_result(self.flow.fd, self.fid)
+
+    def info(self) -> FunctionInfo:
+        """Name, library, and the packets the function saw and passed."""
+        return self.flow.runtime.function_info(self.flow.fd, self.fid)
+
+    def __repr__(self) -> str:
+        return f"<FunctionHandle {self.name} fid={self.fid} flow={self.flow.fd}>"
+
+
+class Flow:
+    """A flow of packets from a device, with functions applied in order.
+
+    ``device`` is a trace file path (a flow on its own offline device, read from connect on) or
+    the name of an existing device (e.g. one made by ``mapi_create_offline_device``).
+    """
+
+    def __init__(self, device: str | os.PathLike, *, file_format: int = MFF_PCAP,
+                 runtime: Runtime | None = None) -> None:
+        self.runtime = runtime or default_runtime()
+        name = os.fspath(device)
+        if name not in {d.name for d in self.runtime.devices()} and os.path.isfile(name):
+            self.fd = self.runtime.create_offline_flow(name, file_format)
+        else:
+            self.fd = self.runtime.create_flow(name)
+        self._closed = False
+
+    def apply(self, function: str, *args: Any) -> FunctionHandle:
+        """Applies ``function`` (``"[lib:]NAME[!oid]"``) with its arguments; see
+        ``mapi functions show NAME`` for what each function takes."""
+        fid = self.runtime.apply_function(self.fd, function, args)
+        record = self.runtime.flow(self.fd).function(fid)
+        return FunctionHandle(self, fid, record.definition.name)
+
+    def connect(self) -> Flow:
+        """Starts the flow (an offline flow starts reading its trace)."""
+        self.runtime.connect(self.fd)
+        return self
+
+    def wait(self, timeout: float | None = None) -> Flow:
+        """Blocks until an offline flow's trace has been read.
+
+        Raises MapiError 6158 if the trace is damaged (results cover the packets before the
+        damage) and warns with TraceWarning if it was truncated.
+        """
+        self.runtime.wait(self.fd, timeout)
+        warning = self.runtime.flow(self.fd).device.warning
+        if warning:
+            warnings.warn(warning, TraceWarning, stacklevel=2)
+        return self
+
+    def run(self, timeout: float | None = None) -> Flow:
+        """connect() and wait(): reads a whole trace."""
+        return self.connect().wait(timeout)
+
+    def info(self) -> FlowInfo:
+        return self.runtime.flow_info(self.fd)
+
+    @property
+    def status(self) -> str:
+        return FLOW_STATUS_NAMES[self.info().status]
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.runtime.close_flow(self.fd)
+
+    def __enter__(self) -> Flow:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Flow {self.fd}{' closed' if self._closed else ''}>"

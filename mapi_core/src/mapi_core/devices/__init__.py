@@ -1,0 +1,1 @@
+"""Devices: where packets come from (trace files now; NICs, DAG cards, remote probes later)."""

@@ -1,0 +1,24 @@
+"""The core's own library: the device kinds that ship with mapi-core.
+
+The core registers through the same hook as any library, so ``mapi libraries list`` shows it
+and a library can add device kinds the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mapi_core.constants import MFF_PCAP
+from mapi_core.plugins import DeviceDef, hookimpl
+from mapi_core.plugins.types import DEVICE_NIC
+
+
+@hookimpl
+def mapi_register_devices() -> Iterator[DeviceDef]:
+    yield DeviceDef(
+        name="pcapfile",
+        description="offline trace files: pcap (µs/ns, either byte order) and pcapng, read as fast as possible",
+        device_oid=DEVICE_NIC,
+        opener="mapi_core.devices.offline:OfflineDevice",
+        formats=(MFF_PCAP,),
+    )

@@ -1,0 +1,296 @@
+/*
+ * The hot path: batches of packets through each connected flow's chain of native functions.
+ *
+ * Per packet and flow the cost is the chain itself: one indirect call per function until one
+ * returns 0.  Per-function statistics cost one increment per dropped packet (a function's
+ * "seen" and "passed" counts are derived from the flow's input count and the drops before it),
+ * and the consistency of results costs two atomic stores per flow per batch (a seqlock).
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mapi/abi.h>
+#include "batch.h"
+#include "reader.h"
+#include "engine.h"
+
+typedef struct mapi_slot {
+    mapi_process_fn process;
+    void *state;
+} mapi_slot_t;
+
+struct mapi_flow {
+    _Atomic uint64_t seq;          /* odd while the device thread writes this flow's memory */
+    uint32_t nfuncs;
+    int modifies;
+    mapi_slot_t *chain;
+    uint64_t pkts_in;
+    uint64_t *dropped;             /* nfuncs entries */
+    unsigned char *results;
+    size_t result_size;
+    unsigned char *copy;           /* private packet copy, for flows that modify packets */
+    size_t copy_size;
+    mapi_dev_t *dev;
+};
+
+struct mapi_dev {
+    pthread_mutex_t lock;          /* guards the flow list against attach/detach mid-batch */
+    mapi_flow_t **flows;
+    uint32_t nflows, capacity;
+    atomic_int stop;
+    _Atomic uint64_t packets;
+    mapi_batch_t batch;
+};
+
+mapi_dev_t *mapi_dev_new(void)
+{
+    mapi_dev_t *d = calloc(1, sizeof *d);
+    if (d)
+        pthread_mutex_init(&d->lock, NULL);
+    return d;
+}
+
+void mapi_dev_free(mapi_dev_t *d)
+{
+    if (!d)
+        return;
+    pthread_mutex_destroy(&d->lock);
+    free(d->flows);
+    free(d);
+}
+
+mapi_flow_t *mapi_flow_new(uint32_t nfuncs, size_t result_size, int modifies)
+{
+    mapi_flow_t *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->nfuncs = nfuncs;
+    f->modifies = modifies;
+    f->chain = calloc(nfuncs ? nfuncs : 1, sizeof *f->chain);
+    f->dropped = calloc(nfuncs ? nfuncs : 1, sizeof *f->dropped);
+    /* 64-byte aligned and zeroed, like MAPI's shared memory; never empty so the pointer is valid */
+    f->result_size = result_size;
+    size_t alloc = (result_size + 63) & ~(size_t)63;
+    f->results = aligned_alloc(64, alloc ? alloc : 64);
+    if (!f->chain || !f->dropped || !f->results) {
+        mapi_flow_free(f);
+        return NULL;
+    }
+    memset(f->results, 0, alloc ? alloc : 64);
+    return f;
+}
+
+void mapi_flow_free(mapi_flow_t *f)
+{
+    if (!f)
+        return;
+    free(f->chain);
+    free(f->dropped);
+    free(f->results);
+    free(f->copy);
+    free(f);
+}
+
+void *mapi_flow_results(mapi_flow_t *f)
+{
+    return f->results;
+}
+
+void mapi_flow_set_function(mapi_flow_t *f, uint32_t index, uintptr_t process, uintptr_t state)
+{
+    if (index < f->nfuncs) {
+        f->chain[index].process = (mapi_process_fn)process;
+        f->chain[index].state = (void *)state;
+    }
+}
+
+void mapi_flow_set_chain_length(mapi_flow_t *f, uint32_t length)
+{
+    if (length <= f->nfuncs)
+        f->nfuncs = length;
+}
+
+int mapi_dev_attach(mapi_dev_t *d, mapi_flow_t *f)
+{
+    int rc = 0;
+    pthread_mutex_lock(&d->lock);
+    if (d->nflows == d->capacity) {
+        uint32_t cap = d->capacity ? d->capacity * 2 : 8;
+        mapi_flow_t **grown = realloc(d->flows, cap * sizeof *grown);
+        if (!grown) {
+            rc = -1;
+            goto out;
+        }
+        d->flows = grown;
+        d->capacity = cap;
+    }
+    f->dev = d;
+    d->flows[d->nflows++] = f;
+out:
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+int mapi_dev_detach(mapi_dev_t *d, mapi_flow_t *f)
+{
+    int rc = -1;
+    pthread_mutex_lock(&d->lock);
+    for (uint32_t i = 0; i < d->nflows; i++) {
+        if (d->flows[i] == f) {
+            memmove(&d->flows[i], &d->flows[i + 1], (d->nflows - i - 1) * sizeof *d->flows);
+            d->nflows--;
+            f->dev = NULL;
+            rc = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+static inline void seq_write_begin(mapi_flow_t *f)
+{
+    uint64_t s = atomic_load_explicit(&f->seq, memory_order_relaxed);
+    atomic_store_explicit(&f->seq, s + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+}
+
+static inline void seq_write_end(mapi_flow_t *f)
+{
+    uint64_t s = atomic_load_explicit(&f->seq, memory_order_relaxed);
+    atomic_store_explicit(&f->seq, s + 1, memory_order_release);
+}
+
+static int grow_copy(mapi_flow_t *f, size_t need)
+{
+    size_t size = f->copy_size ? f->copy_size : 4096;
+    while (size < need)
+        size *= 2;
+    unsigned char *grown = realloc(f->copy, size);
+    if (!grown)
+        return -1;
+    f->copy = grown;
+    f->copy_size = size;
+    return 0;
+}
+
+static void run_flow(mapi_flow_t *f, mapi_batch_t *b)
+{
+    const uint32_t n = b->count, nfuncs = f->nfuncs;
+    mapi_slot_t *chain = f->chain;
+
+    seq_write_begin(f);
+    f->pkts_in += n;
+    if (!f->modifies) {
+        for (uint32_t p = 0; p < n; p++) {
+            unsigned char *pkt = b->data[p];
+            mapi_pkthdr_t *hdr = &b->hdr[p];
+            for (uint32_t i = 0; i < nfuncs; i++) {
+                if (!chain[i].process(chain[i].state, pkt, hdr)) {
+                    f->dropped[i]++;
+                    break;
+                }
+            }
+        }
+    } else {
+        for (uint32_t p = 0; p < n; p++) {
+            mapi_pkthdr_t hdr = b->hdr[p];
+            size_t need = (size_t)hdr.caplen + MAPI_MODIFY_HEADROOM;
+            if (need > f->copy_size && grow_copy(f, need) != 0) {
+                /* out of memory: account the packet as dropped by the first function */
+                f->dropped[0]++;
+                continue;
+            }
+            memcpy(f->copy, b->data[p], hdr.caplen);
+            for (uint32_t i = 0; i < nfuncs; i++) {
+                if (!chain[i].process(chain[i].state, f->copy, &hdr)) {
+                    f->dropped[i]++;
+                    break;
+                }
+            }
+        }
+    }
+    seq_write_end(f);
+}
+
+void mapi_dev_process(mapi_dev_t *d, mapi_batch_t *b)
+{
+    pthread_mutex_lock(&d->lock);
+    for (uint32_t i = 0; i < d->nflows; i++)
+        run_flow(d->flows[i], b);
+    pthread_mutex_unlock(&d->lock);
+    atomic_fetch_add_explicit(&d->packets, b->count, memory_order_relaxed);
+}
+
+int mapi_dev_run_trace(mapi_dev_t *d, mapi_trace_t *t)
+{
+    atomic_store(&d->stop, 0);
+    while (!atomic_load_explicit(&d->stop, memory_order_relaxed)) {
+        if (mapi_trace_next(t, &d->batch) == 0)
+            break;
+        mapi_dev_process(d, &d->batch);
+    }
+    return mapi_trace_status(t);
+}
+
+void mapi_dev_stop(mapi_dev_t *d)
+{
+    atomic_store(&d->stop, 1);
+}
+
+uint64_t mapi_dev_packets(mapi_dev_t *d)
+{
+    return atomic_load_explicit(&d->packets, memory_order_relaxed);
+}
+
+/* Copies while no batch is being written; retries if one started meanwhile. */
+static void seq_read(mapi_flow_t *f, void (*copy)(mapi_flow_t *, void *), void *arg)
+{
+    for (unsigned spins = 0;; spins++) {
+        uint64_t before = atomic_load_explicit(&f->seq, memory_order_acquire);
+        if (!(before & 1)) {
+            copy(f, arg);
+            atomic_thread_fence(memory_order_acquire);
+            if (atomic_load_explicit(&f->seq, memory_order_relaxed) == before)
+                return;
+        }
+        if (spins > 64)
+            sched_yield();
+    }
+}
+
+struct snap_args {
+    size_t offset, len;
+    void *dst;
+    uint64_t *pkts_in, *dropped;
+};
+
+static void copy_results(mapi_flow_t *f, void *arg)
+{
+    struct snap_args *a = arg;
+    memcpy(a->dst, f->results + a->offset, a->len);
+}
+
+static void copy_counters(mapi_flow_t *f, void *arg)
+{
+    struct snap_args *a = arg;
+    *a->pkts_in = f->pkts_in;
+    memcpy(a->dropped, f->dropped, f->nfuncs * sizeof *f->dropped);
+}
+
+void mapi_flow_snapshot(mapi_flow_t *f, size_t offset, void *dst, size_t len)
+{
+    if (offset > f->result_size || len > f->result_size - offset)
+        return;
+    struct snap_args a = {.offset = offset, .len = len, .dst = dst};
+    seq_read(f, copy_results, &a);
+}
+
+void mapi_flow_counters(mapi_flow_t *f, uint64_t *pkts_in, uint64_t *dropped)
+{
+    struct snap_args a = {.pkts_in = pkts_in, .dropped = dropped};
+    seq_read(f, copy_counters, &a);
+}

@@ -1,0 +1,40 @@
+/*
+ * The engine's API as Python sees it (this file is fed to cffi's cdef: declarations only).
+ *
+ * A device dispatcher (mapi_dev_t) owns the list of connected flows of one device and runs
+ * every batch of packets through each flow's chain of native process() functions.  A flow
+ * (mapi_flow_t) owns its chain, its result memory and its per-function counters.
+ */
+
+typedef struct mapi_dev mapi_dev_t;
+typedef struct mapi_flow mapi_flow_t;
+
+mapi_dev_t *mapi_dev_new(void);
+void mapi_dev_free(mapi_dev_t *d);
+
+/* A flow with room for nfuncs functions and result_size bytes of zeroed result memory.
+ * modifies: the chain holds a function that changes packets, so the flow works on copies. */
+mapi_flow_t *mapi_flow_new(uint32_t nfuncs, size_t result_size, int modifies);
+void mapi_flow_free(mapi_flow_t *f);
+void *mapi_flow_results(mapi_flow_t *f);
+void mapi_flow_set_function(mapi_flow_t *f, uint32_t index, uintptr_t process, uintptr_t state);
+/* How many of the slots form the chain (functions without a process step take none). */
+void mapi_flow_set_chain_length(mapi_flow_t *f, uint32_t length);
+
+/* Connect (attach) and close (detach).  After detach returns, no process() of f runs any more. */
+int mapi_dev_attach(mapi_dev_t *d, mapi_flow_t *f);
+int mapi_dev_detach(mapi_dev_t *d, mapi_flow_t *f);
+
+/* Runs one batch through every attached flow. */
+void mapi_dev_process(mapi_dev_t *d, mapi_batch_t *b);
+
+/* Reads the trace to its end (or until mapi_dev_stop) through mapi_dev_process.
+ * Returns the reader's final status (enum mapi_trace_status). */
+int mapi_dev_run_trace(mapi_dev_t *d, mapi_trace_t *t);
+void mapi_dev_stop(mapi_dev_t *d);
+uint64_t mapi_dev_packets(mapi_dev_t *d);
+
+/* Consistent reads of what the device thread writes (seqlock per flow): no torn values. */
+void mapi_flow_snapshot(mapi_flow_t *f, size_t offset, void *dst, size_t len);
+/* pkts_in: packets offered to the flow; dropped[i]: packets function i dropped (nfuncs entries). */
+void mapi_flow_counters(mapi_flow_t *f, uint64_t *pkts_in, uint64_t *dropped);

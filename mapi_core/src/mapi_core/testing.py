@@ -1,0 +1,61 @@
+"""Helpers for tests of mapi and of function libraries: shared traces and oracle tools.
+
+Real captures are not copied into the repository; tests find them in ``$MAPI_TRACES`` or in a
+``shared/traces`` folder beside (or above) the working directory.  A missing trace or tool skips
+the test with a message saying what is missing, except under CI (``CI`` set), where it fails:
+CI must never turn green by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+TRACES_ENV = "MAPI_TRACES"
+
+
+def _missing(what: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} (CI must have it)")
+    pytest.skip(what)
+
+
+def traces_dir() -> Path | None:
+    """The folder of shared traces, or None when there is none."""
+    configured = os.environ.get(TRACES_ENV)
+    if configured:
+        return Path(configured)
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "shared" / "traces"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def trace(name: str) -> Path:
+    """Path of a shared trace; skips (or fails under CI) when it is absent."""
+    folder = traces_dir()
+    if folder is None:
+        _missing(f"no shared traces folder: set {TRACES_ENV} or put shared/traces beside the clone")
+    path = folder / name
+    if not path.is_file():
+        _missing(f"trace {name} is not in {folder}")
+    return path
+
+
+def tool(name: str) -> str:
+    """Path of an oracle program (tcpdump, tshark, capinfos...); skips or fails when absent."""
+    found = shutil.which(name)
+    if found is None:
+        _missing(f"{name} is not installed (scripts/setup installs it)")
+    return found
+
+
+def run(*argv: str) -> str:
+    """Runs an oracle command and returns its standard output."""
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout

@@ -1,0 +1,141 @@
+/* mapi-stdlib: the per-packet code of the standard functions. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pcap/pcap.h>
+
+#include <mapi/abi.h>
+#include "functions.h"
+
+MAPI_DEFINE_ABI_VERSION
+
+/* ---- counters ------------------------------------------------------------------------------ */
+
+int stdlib_pkt_counter(void *state, unsigned char *pkt, mapi_pkthdr_t *hdr)
+{
+    ++*(uint64_t *)state;
+    return 1;
+}
+
+/* MAPI counts the wire length, not the captured length. */
+int stdlib_byte_counter(void *state, unsigned char *pkt, mapi_pkthdr_t *hdr)
+{
+    *(uint64_t *)state += hdr->wlen;
+    return 1;
+}
+
+/* ---- BPF_FILTER ---------------------------------------------------------------------------- */
+
+/* libpcap's largest snapshot length: programs accept packets of any captured size. */
+#define BPF_SNAPLEN 262144
+#define BPF_MAX_LINKTYPES 8
+
+struct compiled {
+    uint32_t linktype;
+    int ok;                      /* 0: the expression means nothing for this link type */
+    struct bpf_program program;
+};
+
+struct stdlib_bpf {
+    char *expression;
+    uint32_t current_linktype;
+    const struct bpf_insn *current;   /* NULL: drop every packet of current_linktype */
+    int ncompiled;
+    struct compiled compiled[BPF_MAX_LINKTYPES];
+    uint64_t compile_failures;        /* packets of link types the expression cannot filter */
+};
+
+static int compile(const char *expression, uint32_t linktype, struct bpf_program *program,
+                   char *errbuf, size_t errlen)
+{
+    pcap_t *dead = pcap_open_dead((int)linktype, BPF_SNAPLEN);
+    if (!dead) {
+        snprintf(errbuf, errlen, "libpcap cannot handle link type %u", linktype);
+        return -1;
+    }
+    int rc = pcap_compile(dead, program, expression, 1, PCAP_NETMASK_UNKNOWN);
+    if (rc != 0)
+        snprintf(errbuf, errlen, "%s", pcap_geterr(dead));
+    pcap_close(dead);
+    return rc;
+}
+
+int stdlib_bpf_check(const char *expression, uint32_t linktype, char *errbuf, size_t errlen)
+{
+    struct bpf_program program;
+    if (compile(expression, linktype, &program, errbuf, errlen) != 0)
+        return -1;
+    pcap_freecode(&program);
+    return 0;
+}
+
+static void select_linktype(stdlib_bpf_t *s, uint32_t linktype)
+{
+    s->current_linktype = linktype;
+    for (int i = 0; i < s->ncompiled; i++) {
+        if (s->compiled[i].linktype == linktype) {
+            s->current = s->compiled[i].ok ? s->compiled[i].program.bf_insns : NULL;
+            return;
+        }
+    }
+    s->current = NULL;
+    if (s->ncompiled == BPF_MAX_LINKTYPES)
+        return;
+    char errbuf[PCAP_ERRBUF_SIZE];
+    struct compiled *c = &s->compiled[s->ncompiled++];
+    c->linktype = linktype;
+    c->ok = compile(s->expression, linktype, &c->program, errbuf, sizeof errbuf) == 0;
+    if (c->ok)
+        s->current = c->program.bf_insns;
+}
+
+stdlib_bpf_t *stdlib_bpf_new(const char *expression, uint32_t linktype, char *errbuf, size_t errlen)
+{
+    stdlib_bpf_t *s = calloc(1, sizeof *s);
+    if (!s || !(s->expression = strdup(expression))) {
+        free(s);
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    struct compiled *c = &s->compiled[0];
+    if (compile(expression, linktype, &c->program, errbuf, errlen) != 0) {
+        free(s->expression);
+        free(s);
+        return NULL;
+    }
+    c->linktype = linktype;
+    c->ok = 1;
+    s->ncompiled = 1;
+    s->current_linktype = linktype;
+    s->current = c->program.bf_insns;
+    return s;
+}
+
+void stdlib_bpf_free(stdlib_bpf_t *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < s->ncompiled; i++)
+        if (s->compiled[i].ok)
+            pcap_freecode(&s->compiled[i].program);
+    free(s->expression);
+    free(s);
+}
+
+uint64_t stdlib_bpf_compile_failures(stdlib_bpf_t *s)
+{
+    return s->compile_failures;
+}
+
+int stdlib_bpf_filter(void *state, unsigned char *pkt, mapi_pkthdr_t *hdr)
+{
+    stdlib_bpf_t *s = state;
+    if (__builtin_expect(hdr->linktype != s->current_linktype, 0))
+        select_linktype(s, hdr->linktype);
+    if (__builtin_expect(s->current == NULL, 0)) {
+        s->compile_failures++;
+        return 0;
+    }
+    return bpf_filter(s->current, pkt, hdr->wlen, hdr->caplen) != 0;
+}
