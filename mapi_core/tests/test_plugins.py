@@ -14,7 +14,7 @@ from mapi_core import Flow, MapiError, Runtime
 from mapi_core.plugins import FunctionDef, arguments
 from mapi_core.plugins.manager import Registry
 from mapi_core.plugins.resolve import FunctionName, oid_within, resolve
-from mapi_core.testing import run, tool, trace
+from mapi_core.testing import tcpdump_wire_lengths, trace
 
 
 def write_library(site: Path, dist: str, module: str, source: str, version: str = "1.0") -> None:
@@ -176,8 +176,8 @@ def test_the_python_slow_path_counts_like_tcpdump(tmp_path: Path) -> None:
             flow.apply("BPF_FILTER", "udp")
             counted = flow.apply("PY_COUNT")
             flow.run()
-            expected = len(run(tool("tcpdump"), "-nn", "-r", str(path), "udp").splitlines())
-            # tcpdump -nn -r mapi-tracefile.pcap udp | wc -l  -> 110
+            expected = len(tcpdump_wire_lengths(path, "udp"))
+            # tcpdump -r mapi-tracefile.pcap -w - udp | tshark -r - -T fields -e frame.len | wc -l  -> 110
             assert expected == 110
             assert counted.read() == expected
     finally:
@@ -206,8 +206,8 @@ def test_a_modifying_function_works_on_a_copy(tmp_path: Path) -> None:
     registry = Registry.discover()
     registry.register_library(library, "scramble")
     runtime = Runtime(registry)
-    # tcpdump -nn -r mapi-tracefile.pcap ip | wc -l  -> 770
-    expected_ip = len(run(tool("tcpdump"), "-nn", "-r", str(path), "ip").splitlines())
+    # tcpdump -r mapi-tracefile.pcap -w - ip | tshark -r - -T fields -e frame.len | wc -l  -> 770
+    expected_ip = len(tcpdump_wire_lengths(path, "ip"))
     assert expected_ip == 770
     try:
         device = runtime.create_offline_device(path)

@@ -59,3 +59,17 @@ def tool(name: str) -> str:
 def run(*argv: str) -> str:
     """Runs an oracle command and returns its standard output."""
     return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+
+
+def tcpdump_wire_lengths(path: str | os.PathLike, expression: str) -> list[int]:
+    """Wire lengths of the packets tcpdump's filter selects, one per packet, in order.
+
+    ``tcpdump -r FILE -w - EXPR | tshark -r - -T fields -e frame.len``: tcpdump (libpcap) decides
+    which packets match; tshark lists them one per line.  Counting the lines of tcpdump's own
+    output is wrong, as some decoders (CDP, STP...) print several lines per packet.
+    """
+    selected = subprocess.run([tool("tcpdump"), "-r", os.fspath(path), "-w", "-", expression],
+                              check=True, capture_output=True).stdout
+    listed = subprocess.run([tool("tshark"), "-r", "-", "-T", "fields", "-e", "frame.len"], input=selected,
+                            check=True, capture_output=True).stdout
+    return [int(line) for line in listed.decode().split()]
