@@ -14,9 +14,14 @@ from mapi_core.errors import ErrorCode, MapiError, TraceWarning
 from mapi_core.info import DeviceInfo, FlowInfo, FunctionInfo, LibFunctInfo, LibInfo, Result
 from mapi_core.native import ABI_VERSION, get_include
 from mapi_core.runtime import Runtime, default_runtime
+import logging as _logging
+
 from mapi_core import constants as _constants
 
 __version__ = "0.1.0"
+
+# A library logs; the application decides where logs go.
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 __all__ = [
     "ABI_VERSION",

@@ -26,6 +26,7 @@ class FlowInfo:
     end: float
     status: int
     error: str = ""
+    warning: str = ""
 
 
 @attrs.frozen

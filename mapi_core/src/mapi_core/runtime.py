@@ -74,9 +74,10 @@ class Runtime:
     @property
     def registry(self) -> Registry:
         """The libraries, discovered on first use (importing mapi_core loads none)."""
-        if self._registry is None:
-            self._registry = Registry.discover()
-        return self._registry
+        with self._lock:
+            if self._registry is None:
+                self._registry = Registry.discover()
+            return self._registry
 
     # -- devices -------------------------------------------------------------------------
 
@@ -299,11 +300,12 @@ class Runtime:
     def flow_info(self, fd: int) -> FlowInfo:
         flow = self.flow(fd)
         return FlowInfo(flow.uid, flow.fd, flow.device.devid, flow.device.name, len(flow.functions),
-                        flow.start, flow.end, flow.status, flow.device.error)
+                        flow.start, flow.end, flow.status, flow.device.error, flow.device.warning)
 
     def next_flow_info(self, fd: int) -> FlowInfo:
         after = max(fd, 0)
-        candidates = [f for f in self._flows if f > after]
+        with self._lock:
+            candidates = [f for f in self._flows if f > after]
         if not candidates:
             raise MapiError(ErrorCode.MAPI_FLOW_INFO_ERR, f"no flow after {fd}")
         return self.flow_info(min(candidates))

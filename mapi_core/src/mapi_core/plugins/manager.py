@@ -232,6 +232,7 @@ class Registry:
 
     def function(self, name: str) -> list[FunctionDef]:
         """Every definition registered under ``name`` (or an alias), in registration order."""
+        name = name.upper()
         return [f for f in self.functions if name in (f.name, *f.aliases)]
 
     def library(self, name: str) -> LibraryInfo | None:
