@@ -53,7 +53,3 @@ ffibuilder.set_source(
     extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
     libraries=["pthread"],
 )
-
-if __name__ == "__main__":
-    # In-place rebuild for development: writes src/mapi_core/engine/_engine*.so
-    ffibuilder.compile(tmpdir=str(ENGINE_DIR.parent.parent), verbose=True)

@@ -53,6 +53,3 @@ ffibuilder.set_source(
     libraries=["pcap"],
     extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
 )
-
-if __name__ == "__main__":
-    ffibuilder.compile(tmpdir=str(HERE.parent.parent), verbose=True)

@@ -46,10 +46,27 @@ struct stdlib_bpf {
     uint64_t compile_failures;        /* packets of link types the expression cannot filter */
 };
 
+/*
+ * Packet headers carry the LINKTYPE_ number stored in the file; libpcap compiles for a DLT_.
+ * They differ for a few link types (libpcap maps them when it reads a file itself).
+ */
+static int linktype_to_dlt(uint32_t linktype)
+{
+    switch (linktype) {
+    case 100: return DLT_ATM_RFC1483;   /* LINKTYPE_ATM_RFC1483 */
+    case 101: return DLT_RAW;           /* LINKTYPE_RAW */
+    case 102: return DLT_SLIP_BSDOS;
+    case 103: return DLT_PPP_BSDOS;
+    case 50: return DLT_PPP_SERIAL;     /* LINKTYPE_PPP_HDLC */
+    case 51: return DLT_PPP_ETHER;
+    default: return (int)linktype;
+    }
+}
+
 static int compile(const char *expression, uint32_t linktype, struct bpf_program *program,
                    char *errbuf, size_t errlen)
 {
-    pcap_t *dead = pcap_open_dead((int)linktype, BPF_SNAPLEN);
+    pcap_t *dead = pcap_open_dead(linktype_to_dlt(linktype), BPF_SNAPLEN);
     if (!dead) {
         snprintf(errbuf, errlen, "libpcap cannot handle link type %u", linktype);
         return -1;
