@@ -11,19 +11,20 @@ _ERRBUF = 512
 
 
 class BpfFilter:
-    """Compiled for the device's link type at apply time (a bad expression is error 1025 with
+    """Compiled as ``tcpdump -r`` compiles (savefile rules, the trace's byte order) for the
+    device's link type at apply time (a bad expression is error 1025 with
     libpcap's message); packets of other link types (pcapng files may mix them) get their own
     program, compiled on first sight, and are dropped if the expression means nothing there."""
 
     def instance(self, args: Any, device: Any) -> None:
         errbuf = ffi.new("char[]", _ERRBUF)
-        if lib.stdlib_bpf_check(args.expression.encode(), device.linktype, errbuf, _ERRBUF) != 0:
+        if lib.stdlib_bpf_check(args.expression.encode(), device.linktype, device.swapped, errbuf, _ERRBUF) != 0:
             reason = ffi.string(errbuf).decode(errors="replace")
             raise MapiError(ErrorCode.PCAP_BPF_ERR, f"BPF_FILTER {args.expression!r}: {reason}")
 
     def init(self, args: Any, device: Any) -> Any:
         errbuf = ffi.new("char[]", _ERRBUF)
-        state = lib.stdlib_bpf_new(args.expression.encode(), device.linktype, errbuf, _ERRBUF)
+        state = lib.stdlib_bpf_new(args.expression.encode(), device.linktype, device.swapped, errbuf, _ERRBUF)
         if state == ffi.NULL:
             reason = ffi.string(errbuf).decode(errors="replace")
             raise MapiError(ErrorCode.PCAP_BPF_ERR, f"BPF_FILTER {args.expression!r}: {reason}")

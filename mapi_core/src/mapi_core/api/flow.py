@@ -60,7 +60,7 @@ class Flow:
                  runtime: Runtime | None = None) -> None:
         self.runtime = runtime or default_runtime()
         name = os.fspath(device)
-        if name not in {d.name for d in self.runtime.devices()} and os.path.isfile(name):
+        if name not in {d.name for d in self.runtime.devices()} and os.path.exists(name):
             self.fd = self.runtime.create_offline_flow(name, file_format)
         else:
             self.fd = self.runtime.create_flow(name)

@@ -25,6 +25,7 @@ class Device:
         self.alias = ""
         self.linktype = 1
         self.snaplen = 65535
+        self.swapped = False      # packets' multi-byte link-layer fields are in the other byte order
         self.status = DEVICE_ONLINE
         self.error: str = ""
         self.warning: str = ""

@@ -41,6 +41,7 @@ class OfflineDevice(Device):
         linktype = lib.mapi_trace_linktype(trace)
         self.linktype = 1 if linktype == 0xFFFFFFFF else linktype
         self.snaplen = lib.mapi_trace_snaplen(trace) or 65535
+        self.swapped = bool(lib.mapi_trace_swapped(trace))
         self.status = DEVICE_SETUP
         self.on_finish: list[Callable[[OfflineDevice], None]] = []
         self._thread: threading.Thread | None = None

@@ -39,6 +39,7 @@ struct compiled {
 
 struct stdlib_bpf {
     char *expression;
+    int swapped;                      /* the trace's byte order differs from the host's */
     uint32_t current_linktype;
     const struct bpf_insn *current;   /* NULL: drop every packet of current_linktype */
     int ncompiled;
@@ -47,41 +48,45 @@ struct stdlib_bpf {
 };
 
 /*
- * Packet headers carry the LINKTYPE_ number stored in the file; libpcap compiles for a DLT_.
- * They differ for a few link types (libpcap maps them when it reads a file itself).
+ * Compiles as tcpdump -r does: for a savefile of this link type and byte order.  libpcap's rules
+ * differ between live captures and files (DLT_NULL files hold the writer's AF_ values, BSD's
+ * AF_INET6 among them, in the writer's byte order; LINKTYPE_ numbers map to DLT_ values), so
+ * the program comes from a pcap_t opened on a 24-byte file header rather than pcap_open_dead().
  */
-static int linktype_to_dlt(uint32_t linktype)
-{
-    switch (linktype) {
-    case 100: return DLT_ATM_RFC1483;   /* LINKTYPE_ATM_RFC1483 */
-    case 101: return DLT_RAW;           /* LINKTYPE_RAW */
-    case 102: return DLT_SLIP_BSDOS;
-    case 103: return DLT_PPP_BSDOS;
-    case 50: return DLT_PPP_SERIAL;     /* LINKTYPE_PPP_HDLC */
-    case 51: return DLT_PPP_ETHER;
-    default: return (int)linktype;
-    }
-}
-
-static int compile(const char *expression, uint32_t linktype, struct bpf_program *program,
+static int compile(const char *expression, uint32_t linktype, int swapped, struct bpf_program *program,
                    char *errbuf, size_t errlen)
 {
-    pcap_t *dead = pcap_open_dead(linktype_to_dlt(linktype), BPF_SNAPLEN);
-    if (!dead) {
-        snprintf(errbuf, errlen, "libpcap cannot handle link type %u", linktype);
+    /* magic, version 2.4 (two 16-bit fields), thiszone, sigfigs, snaplen, linktype */
+    uint32_t header[6] = {0xa1b2c3d4u, 2u | (4u << 16), 0, 0, BPF_SNAPLEN, linktype};
+    if (swapped) {
+        header[0] = __builtin_bswap32(header[0]);
+        header[1] = __builtin_bswap16(2) | ((uint32_t)__builtin_bswap16(4) << 16);
+        header[4] = __builtin_bswap32(header[4]);
+        header[5] = __builtin_bswap32(header[5]);
+    }
+    FILE *file = fmemopen(header, sizeof header, "rb");
+    if (!file) {
+        snprintf(errbuf, errlen, "out of memory");
         return -1;
     }
-    int rc = pcap_compile(dead, program, expression, 1, PCAP_NETMASK_UNKNOWN);
+    char pcaperr[PCAP_ERRBUF_SIZE];
+    pcap_t *savefile = pcap_fopen_offline(file, pcaperr);
+    if (!savefile) {
+        fclose(file);
+        snprintf(errbuf, errlen, "libpcap cannot handle link type %u: %s", linktype, pcaperr);
+        return -1;
+    }
+    int rc = pcap_compile(savefile, program, expression, 1, PCAP_NETMASK_UNKNOWN);
     if (rc != 0)
-        snprintf(errbuf, errlen, "%s", pcap_geterr(dead));
-    pcap_close(dead);
+        snprintf(errbuf, errlen, "%s", pcap_geterr(savefile));
+    pcap_close(savefile);   /* closes the memory file too */
     return rc;
 }
 
-int stdlib_bpf_check(const char *expression, uint32_t linktype, char *errbuf, size_t errlen)
+int stdlib_bpf_check(const char *expression, uint32_t linktype, int swapped, char *errbuf, size_t errlen)
 {
     struct bpf_program program;
-    if (compile(expression, linktype, &program, errbuf, errlen) != 0)
+    if (compile(expression, linktype, swapped, &program, errbuf, errlen) != 0)
         return -1;
     pcap_freecode(&program);
     return 0;
@@ -102,12 +107,12 @@ static void select_linktype(stdlib_bpf_t *s, uint32_t linktype)
     char errbuf[PCAP_ERRBUF_SIZE];
     struct compiled *c = &s->compiled[s->ncompiled++];
     c->linktype = linktype;
-    c->ok = compile(s->expression, linktype, &c->program, errbuf, sizeof errbuf) == 0;
+    c->ok = compile(s->expression, linktype, s->swapped, &c->program, errbuf, sizeof errbuf) == 0;
     if (c->ok)
         s->current = c->program.bf_insns;
 }
 
-stdlib_bpf_t *stdlib_bpf_new(const char *expression, uint32_t linktype, char *errbuf, size_t errlen)
+stdlib_bpf_t *stdlib_bpf_new(const char *expression, uint32_t linktype, int swapped, char *errbuf, size_t errlen)
 {
     stdlib_bpf_t *s = calloc(1, sizeof *s);
     if (!s || !(s->expression = strdup(expression))) {
@@ -115,8 +120,9 @@ stdlib_bpf_t *stdlib_bpf_new(const char *expression, uint32_t linktype, char *er
         snprintf(errbuf, errlen, "out of memory");
         return NULL;
     }
+    s->swapped = swapped;
     struct compiled *c = &s->compiled[0];
-    if (compile(expression, linktype, &c->program, errbuf, errlen) != 0) {
+    if (compile(expression, linktype, swapped, &c->program, errbuf, errlen) != 0) {
         free(s->expression);
         free(s);
         return NULL;
