@@ -210,19 +210,16 @@ class FlowRecord:
         return result
 
     def _cleanup_functions(self) -> None:
+        """Runs ``cleanup`` and ``client_cleanup`` where their ``init`` ran; a failing hook is
+        logged and does not stop the others."""
         for function in self.functions:
-            if function.initialized:
-                try:
-                    call_hook(function.implementation, "cleanup")
-                except Exception:
-                    log.exception("%s (fid %d): cleanup failed", function.name, function.fid)
-                function.initialized = False
-            if function.client_initialized:
-                try:
-                    call_hook(function.implementation, "client_cleanup")
-                except Exception:
-                    log.exception("%s (fid %d): client_cleanup failed", function.name, function.fid)
-                function.client_initialized = False
+            for hook, flag in (("cleanup", "initialized"), ("client_cleanup", "client_initialized")):
+                if getattr(function, flag):
+                    try:
+                        call_hook(function.implementation, hook)
+                    except Exception:
+                        log.exception("%s (fid %d): %s failed", function.name, function.fid, hook)
+                    setattr(function, flag, False)
 
     def close(self) -> None:
         """Detaches from the device (no process() runs after this), then cleans up."""
