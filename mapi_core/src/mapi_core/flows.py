@@ -165,13 +165,11 @@ class FlowRecord:
                 if pointers is not None:
                     lib.mapi_flow_set_function(engine, len(chain), *pointers)
                     chain.append(function)
-        except MapiError:
-            self._cleanup_functions()
-            lib.mapi_flow_free(engine)
-            raise
         except Exception as err:
             self._cleanup_functions()
             lib.mapi_flow_free(engine)
+            if isinstance(err, MapiError):
+                raise
             raise MapiError(ErrorCode.MFUNCT_COULD_NOT_INIT_FUNCT, f"{function.name}: init failed: {err}") from err
         # Functions without a process step take no place in the engine's chain.
         lib.mapi_flow_set_chain_length(engine, len(chain))

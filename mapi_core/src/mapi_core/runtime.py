@@ -113,10 +113,9 @@ class Runtime:
         try:
             return self._devices[name]
         except (KeyError, TypeError):
-            if isinstance(name, str) and not os.path.exists(name.rpartition("@")[0] or name):
-                hint = ""
-            else:
-                hint = " (trace files become devices through create_offline_device)"
+            hint = ""
+            if isinstance(name, str) and os.path.isfile(name):
+                hint = " (a trace file becomes a device through create_offline_device)"
             raise MapiError(ErrorCode.MAPID_NO_DEVICE, f"no device named {name!r}{hint}") from None
 
     def start_offline_device(self, name: str) -> None:
@@ -274,10 +273,9 @@ class Runtime:
         flow.close()
         if flow.owns_device:
             device = flow.device
-            device.stop()
             with self._lock:
                 self._devices.pop(device.name, None)
-            device.close()
+            device.close()   # stops its reader first
 
     def wait(self, fd: int, timeout: float | None = None) -> None:
         """Blocks until an offline flow's device has read its whole trace."""
@@ -368,7 +366,6 @@ class Runtime:
             except MapiError:
                 pass
         for device in self.devices():
-            device.stop()
             device.close()
         self._devices.clear()
 

@@ -15,7 +15,6 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
 
 from mapi_core.engine._engine import ffi, lib
 
@@ -46,6 +45,25 @@ class Packet:
     ifindex: int
     linktype: int
     data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TraceState:
+    """What the reader knows of a trace so far (kept as it was when the trace is closed)."""
+
+    format: str                 # "pcap" or "pcapng"
+    nanosecond: bool            # timestamps finer than µs (ns pcap, or a fine pcapng interface)
+    swapped: bool               # written in the other byte order (first section for pcapng)
+    snaplen: int                # of the pcap header or the first pcapng interface
+    linktype: int | None        # LINKTYPE_ of the pcap header or first interface; None if none yet
+    interfaces: list[int]       # link type of each interface seen (pcapng: across all sections)
+    status: str                 # "ok" while packets may follow, then "eof", "truncated" or "damaged"
+    message: str                # why reading stopped early ("" while ok or at a clean end)
+    packets: int                # packets delivered so far
+
+
+def _state_field(name: str) -> property:
+    return property(lambda self: getattr(self._state(), name), doc=f"The trace's {name} (see TraceState).")
 
 
 class TraceFile:
@@ -82,64 +100,29 @@ class TraceFile:
                 data = bytes(ffi.buffer(batch.data[i], h.caplen))
                 yield Packet(h.ts, h.caplen, h.wlen, h.ifindex, h.linktype, data)
 
-    def _state(self) -> dict[str, Any]:
+    def _state(self) -> TraceState:
         if self._t is None:
             return self._closed
         t = self._t
         linktype = int(lib.mapi_trace_linktype(t))
-        return {
-            "format": _FORMATS[lib.mapi_trace_format(t)],
-            "nanosecond": bool(lib.mapi_trace_nanosecond(t)),
-            "swapped": bool(lib.mapi_trace_swapped(t)),
-            "snaplen": int(lib.mapi_trace_snaplen(t)),
-            "linktype": None if linktype == 0xFFFFFFFF else linktype,
-            "interfaces": [int(lib.mapi_trace_interface_linktype(t, i)) for i in range(lib.mapi_trace_interfaces(t))],
-            "status": _STATUSES[lib.mapi_trace_status(t)],
-            "message": ffi.string(lib.mapi_trace_message(t)).decode(errors="replace"),
-            "packets": int(lib.mapi_trace_packets(t)),
-        }
+        return TraceState(
+            format=_FORMATS[lib.mapi_trace_format(t)],
+            nanosecond=bool(lib.mapi_trace_nanosecond(t)),
+            swapped=bool(lib.mapi_trace_swapped(t)),
+            snaplen=int(lib.mapi_trace_snaplen(t)),
+            linktype=None if linktype == 0xFFFFFFFF else linktype,
+            interfaces=[int(lib.mapi_trace_interface_linktype(t, i)) for i in range(lib.mapi_trace_interfaces(t))],
+            status=_STATUSES[lib.mapi_trace_status(t)],
+            message=ffi.string(lib.mapi_trace_message(t)).decode(errors="replace"),
+            packets=int(lib.mapi_trace_packets(t)),
+        )
 
-    @property
-    def format(self) -> str:
-        """"pcap" or "pcapng"."""
-        return self._state()["format"]
-
-    @property
-    def nanosecond(self) -> bool:
-        """Timestamps finer than microseconds (ns pcap, or a fine pcapng interface)."""
-        return self._state()["nanosecond"]
-
-    @property
-    def swapped(self) -> bool:
-        """Written in the other byte order than this host's (first section for pcapng)."""
-        return self._state()["swapped"]
-
-    @property
-    def snaplen(self) -> int:
-        """Snapshot length of the pcap header or of the first pcapng interface."""
-        return self._state()["snaplen"]
-
-    @property
-    def linktype(self) -> int | None:
-        """LINKTYPE_ of the pcap header or of the first pcapng interface (None if none yet)."""
-        return self._state()["linktype"]
-
-    @property
-    def interfaces(self) -> list[int]:
-        """Link type of each interface seen so far (pcapng: numbered across all sections)."""
-        return self._state()["interfaces"]
-
-    @property
-    def status(self) -> str:
-        """"ok" while packets may follow, then "eof", "truncated" or "damaged"."""
-        return self._state()["status"]
-
-    @property
-    def message(self) -> str:
-        """Why reading stopped early ("" while ok or at a clean end)."""
-        return self._state()["message"]
-
-    @property
-    def packets(self) -> int:
-        """Packets delivered so far."""
-        return self._state()["packets"]
+    format = _state_field("format")
+    nanosecond = _state_field("nanosecond")
+    swapped = _state_field("swapped")
+    snaplen = _state_field("snaplen")
+    linktype = _state_field("linktype")
+    interfaces = _state_field("interfaces")
+    status = _state_field("status")
+    message = _state_field("message")
+    packets = _state_field("packets")
