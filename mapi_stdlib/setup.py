@@ -1,5 +1,8 @@
-"""Builds the library's cffi extension; everything else is declared in pyproject.toml."""
+"""Builds the library's cffi extensions (one per family of functions, see build_native.py)."""
 
 from setuptools import setup
 
-setup(cffi_modules=["src/mapi_stdlib/native/build_native.py:ffibuilder"])
+BUILD = "src/mapi_stdlib/native/build_native.py"
+MODULES = ("stdlib", "search", "sampling", "values", "stats", "res2file", "cooking")
+
+setup(cffi_modules=[f"{BUILD}:{module}_ffi" for module in MODULES])

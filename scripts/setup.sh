@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential python3-dev python3-venv libpcap-dev tcpdump tshark valgrind)
+packages=(build-essential python3-dev python3-venv libpcap-dev libpcre2-dev tcpdump tshark valgrind)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -71,8 +72,10 @@ class ResultMemory:
 class AppliedFunction:
     """One function applied to one flow: definition, arguments, implementation object, state."""
 
-    def __init__(self, fid: int, definition: FunctionDef, args: Args, implementation: Any, result_size: int) -> None:
+    def __init__(self, fid: int, definition: FunctionDef, args: Args, implementation: Any, result_size: int,
+                 flow: FlowRecord | None = None) -> None:
         self.fid = fid
+        self.flow = flow
         self.definition = definition
         self.args = args
         self.implementation = implementation
@@ -126,6 +129,7 @@ class FlowRecord:
         self.status = FLOW_INIT
         self.functions: list[AppliedFunction] = []
         self.engine: Any = None
+        self._engine_lock = threading.Lock()   # readers' snapshots vs. freeing at close
         self._chain: list[AppliedFunction] = []
         self.start = 0.0
         self.end = 0.0
@@ -155,6 +159,7 @@ class FlowRecord:
             raise MapiError(ErrorCode.MAPID_MEM_ALLOCATION_ERROR, f"no memory for flow {self.fd}")
         base = int(ffi.cast("uintptr_t", lib.mapi_flow_results(engine)))
         chain: list[AppliedFunction] = []
+        self.engine = engine    # functions may bind to results of this flow during their init
         try:
             for function in self.functions:
                 memory = ResultMemory(base + function.result_offset, function.result_size)
@@ -167,13 +172,13 @@ class FlowRecord:
                     chain.append(function)
         except Exception as err:
             self._cleanup_functions()
+            self.engine = None
             lib.mapi_flow_free(engine)
             if isinstance(err, MapiError):
                 raise
             raise MapiError(ErrorCode.MFUNCT_COULD_NOT_INIT_FUNCT, f"{function.name}: init failed: {err}") from err
         # Functions without a process step take no place in the engine's chain.
         lib.mapi_flow_set_chain_length(engine, len(chain))
-        self.engine = engine
         self._chain = chain
         if lib.mapi_dev_attach(self.device.engine, engine) != 0:
             self.close()
@@ -185,10 +190,17 @@ class FlowRecord:
         if self.status == FLOW_ACTIVE:
             self.status = FLOW_FINISHED
 
+    def result_address(self, function: AppliedFunction) -> int:
+        """Where a function's result memory is (the flow must be connected)."""
+        return int(ffi.cast("uintptr_t", lib.mapi_flow_results(self.engine))) + function.result_offset
+
     def snapshot(self, function: AppliedFunction) -> bytes:
         """A consistent copy of a function's result bytes."""
         buffer = ffi.new("char[]", max(function.result_size, 1))
-        lib.mapi_flow_snapshot(self.engine, function.result_offset, buffer, function.result_size)
+        with self._engine_lock:
+            if self.engine is None:
+                raise MapiError(ErrorCode.MAPI_FLOW_NOT_CONNECTED, f"flow {self.fd} is closed")
+            lib.mapi_flow_snapshot(self.engine, function.result_offset, buffer, function.result_size)
         return bytes(ffi.buffer(buffer, function.result_size))
 
     def counters(self) -> dict[int, tuple[int, int]]:
@@ -223,10 +235,11 @@ class FlowRecord:
         """Detaches from the device (no process() runs after this), then cleans up."""
         if self.engine is not None:
             lib.mapi_dev_detach(self.device.engine, self.engine)
-        self._cleanup_functions()
-        if self.engine is not None:
-            lib.mapi_flow_free(self.engine)
-            self.engine = None
         self.status = FLOW_CLOSED
+        self._cleanup_functions()
+        with self._engine_lock:
+            engine, self.engine = self.engine, None
+        if engine is not None:
+            lib.mapi_flow_free(engine)
         self.end = time.time()
 

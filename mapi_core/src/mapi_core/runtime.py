@@ -26,6 +26,7 @@ from mapi_core.info import DeviceInfo, FlowInfo, FunctionInfo, LibFunctInfo, Lib
 from mapi_core.plugins.arguments import ArgumentError, FlowRef, FunctionRef, ReferenceResolver
 from mapi_core.plugins.manager import Registry, call_hook
 from mapi_core.plugins.types import DeviceDef, FunctionDef
+from mapi_core.reading import ResultReader
 
 
 class _Resolver(ReferenceResolver):
@@ -201,7 +202,7 @@ class Runtime:
             size = definition.result.size if definition.result is not None else 0
         with self._lock:
             fid = flow.next_fid()
-            flow.functions.append(AppliedFunction(fid, definition, converted, implementation, size))
+            flow.functions.append(AppliedFunction(fid, definition, converted, implementation, size, flow))
         return fid
 
     def _convert_arguments(self, definition: FunctionDef, given: Sequence[Any]) -> Args:
@@ -243,7 +244,9 @@ class Runtime:
         if flow.owns_device:
             flow.device.start()
 
-    def read_result(self, fd: int, fid: int) -> Result:
+    def read_result(self, fd: int, fid: int, timeout: float | None = None) -> Result:
+        """A function's result now; functions that hand out one item per read (BUCKET...) wait
+        for the next one, at most ``timeout`` seconds (None: as long as packets may come)."""
         if isinstance(fid, bool) or not isinstance(fid, int) or fid <= 0:
             raise MapiError(ErrorCode.MAPI_INVALID_FLOW, f"{fid!r} is not a function id")
         flow = self.flow(fd)
@@ -261,7 +264,8 @@ class Runtime:
         shipped = call_hook(implementation, "get_result", raw=raw)
         if shipped is not None:
             raw = shipped
-        value = call_hook(implementation, "client_read_result", raw=raw)
+        reader = ResultReader(flow, function, timeout)
+        value = call_hook(implementation, "client_read_result", raw=raw, reader=reader)
         if value is None and definition.result is not None:
             value = definition.result.decode(raw)
         return Result(value, time.time_ns() // 1000, len(raw))

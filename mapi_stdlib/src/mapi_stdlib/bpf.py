@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from mapi_core.errors import ErrorCode, MapiError
+from mapi_core.plugins import FunctionDef
+from mapi_core.plugins.arguments import String
 from mapi_stdlib.native._stdlib import ffi, lib
 
 _ERRBUF = 512
@@ -35,3 +38,17 @@ class BpfFilter:
         state, self.state = self.state, None
         if state is not None:
             ffi.release(state)
+
+
+def definitions() -> Iterator[FunctionDef]:
+    yield FunctionDef(
+        name="BPF_FILTER",
+        description=(
+            "Passes the packets that match a tcpdump (BPF) expression, compiled by libpcap for the "
+            "packet's link type; a bad expression is error 1025 with libpcap's message."
+        ),
+        implementation=BpfFilter,
+        arguments=(String(name="expression", description="a tcpdump filter expression"),),
+        filters=True,
+        process="mapi_stdlib.native._stdlib:stdlib_bpf_filter",
+    )

@@ -121,9 +121,11 @@ def mapi_connect(fd: int) -> int:
 
 
 @_mapi_call(None)
-def mapi_read_results(fd: int, fid: int) -> Result | None:
-    """The function's result: ``.value`` (typed), ``.ts`` (µs, time of the read), ``.size``."""
-    return default_runtime().read_result(fd, fid)
+def mapi_read_results(fd: int, fid: int, timeout: float | None = None) -> Result | None:
+    """The function's result: ``.value`` (typed), ``.ts`` (µs, time of the read), ``.size``.
+
+    Blocking functions (BUCKET...) wait for their next item, at most ``timeout`` seconds."""
+    return default_runtime().read_result(fd, fid, timeout)
 
 
 @_mapi_call(-1)

@@ -33,13 +33,18 @@ class FunctionHandle:
     def fd(self) -> int:
         return self.flow.fd
 
-    def read(self) -> Any:
-        """The result now: a consistent snapshot, typed (int for counters...)."""
-        return self.read_result().value
+    def read(self, timeout: float | None = None) -> Any:
+        """The result now: a consistent snapshot, typed (int for counters...).
 
-    def read_result(self) -> Result:
+        Functions that hand out one item per read (BUCKET, THRESHOLD, HASHSAMP's ring) wait for
+        the next one: at most ``timeout`` seconds (MapiError 6160 after it), and None once the
+        flow has ended without one.
+        """
+        return self.read_result(timeout).value
+
+    def read_result(self, timeout: float | None = None) -> Result:
         """The result with MAPI's read timestamp (µs since the epoch) and size."""
-        return self.flow.runtime.read_result(self.flow.fd, self.fid)
+        return self.flow.runtime.read_result(self.flow.fd, self.fid, timeout)
 
     def info(self) -> FunctionInfo:
         """Name, library, and the packets the function saw and passed."""

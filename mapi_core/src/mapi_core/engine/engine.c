@@ -24,6 +24,7 @@ typedef struct mapi_slot {
 
 struct mapi_flow {
     _Atomic uint64_t seq;          /* odd while the device thread writes this flow's memory */
+    _Atomic uint32_t refs;         /* the owner's reference + one per function reading its results */
     uint32_t nfuncs;
     int modifies;
     mapi_slot_t *chain;
@@ -67,6 +68,7 @@ mapi_flow_t *mapi_flow_new(uint32_t nfuncs, size_t result_size, int modifies)
     mapi_flow_t *f = calloc(1, sizeof *f);
     if (!f)
         return NULL;
+    atomic_init(&f->refs, 1);
     f->nfuncs = nfuncs;
     f->modifies = modifies;
     f->chain = calloc(nfuncs ? nfuncs : 1, sizeof *f->chain);
@@ -83,9 +85,14 @@ mapi_flow_t *mapi_flow_new(uint32_t nfuncs, size_t result_size, int modifies)
     return f;
 }
 
+void mapi_flow_retain(mapi_flow_t *f)
+{
+    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+}
+
 void mapi_flow_free(mapi_flow_t *f)
 {
-    if (!f)
+    if (!f || atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
         return;
     free(f->chain);
     free(f->dropped);

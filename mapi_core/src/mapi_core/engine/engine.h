@@ -15,6 +15,9 @@ void mapi_dev_free(mapi_dev_t *d);
 /* A flow with room for nfuncs functions and result_size bytes of zeroed result memory.
  * modifies: the chain holds a function that changes packets, so the flow works on copies. */
 mapi_flow_t *mapi_flow_new(uint32_t nfuncs, size_t result_size, int modifies);
+/* Reference counting: a flow whose results another function reads lives until that function's
+ * cleanup.  mapi_flow_free drops one reference (the owner's at close) and frees at the last. */
+void mapi_flow_retain(mapi_flow_t *f);
 void mapi_flow_free(mapi_flow_t *f);
 void *mapi_flow_results(mapi_flow_t *f);
 void mapi_flow_set_function(mapi_flow_t *f, uint32_t index, uintptr_t process, uintptr_t state);

@@ -91,9 +91,11 @@ class LifecycleSpecs:
         """Reader side, before the first read."""
 
     @lifecycle_spec
-    def client_read_result(self, raw: bytes) -> Any:
+    def client_read_result(self, raw: bytes, reader: Any) -> Any:
         """Reader side: the typed Python value of a result (the default decodes with the
-        definition's ResultSpec)."""
+        definition's ResultSpec).  ``reader`` (a :class:`~mapi_core.reading.ResultReader`) takes
+        fresh snapshots and waits for a condition on them, for functions whose reads block until
+        a new item arrives (BUCKET, THRESHOLD...)."""
 
     @lifecycle_spec
     def client_cleanup(self) -> None:

@@ -53,6 +53,8 @@ class FunctionDef:
     lifecycle (hooks of :class:`~mapi_core.plugins.hookspecs.LifecycleSpecs`).  ``process`` names
     the native per-packet entry point as ``"package.module:symbol"`` in the library's cffi
     extension (``module`` exposes ``ffi`` and ``lib``); None means the Python slow path.
+    ``resettable`` says that zeroed result memory is the function's initial state, so functions
+    that sample it (BUCKET, STAT, RES2FILE with reset) may reset it between packets.
     ``library``, ``distribution`` and ``version`` are filled in by the plugin manager.
     """
 
@@ -65,6 +67,7 @@ class FunctionDef:
     filters: bool = False
     modifies: bool = False
     process: str | None = attrs.field(default=None, validator=_symbol)
+    resettable: bool = False
     aliases: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     library: str = ""
     distribution: str = ""

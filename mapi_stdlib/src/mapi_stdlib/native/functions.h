@@ -1,10 +1,9 @@
 /*
  * mapi-stdlib's native functions, as Python (cffi cdef) and the engine see them.
- * Declarations only: the C code is in functions.c, which includes <mapi/abi.h> first.
+ * Declarations only (the types of <mapi/abi.h> come first): the code is in functions.c.
  */
 
 int mapi_abi_version(void);
-typedef struct mapi_pkthdr mapi_pkthdr_t;
 
 /* PKT_COUNTER, BYTE_COUNTER: the state is the u64 result itself. */
 int stdlib_pkt_counter(void *state, unsigned char *pkt, mapi_pkthdr_t *hdr);

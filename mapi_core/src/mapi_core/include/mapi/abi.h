@@ -3,11 +3,12 @@
  *
  * Every function library compiles its per-packet code against this header, found at build time
  * through mapi_core.get_include().  The engine refuses a library whose extension reports another
- * MAPI_ABI_VERSION, so a change to anything below must bump it.
+ * MAPI_ABI_VERSION, so a change to anything below must bump it (pure additions excepted).
  */
 #ifndef MAPI_ABI_H
 #define MAPI_ABI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define MAPI_ABI_VERSION 1
@@ -43,7 +44,48 @@ typedef struct mapi_pkthdr {
  * It must not block and must not call into Python.
  */
 typedef int (*mapi_process_fn)(void *state, unsigned char *pkt, mapi_pkthdr_t *hdr);
+
+/*
+ * Another function's result, as seen by a function that reads it (BINOP, STAT, DIST, BUCKET,
+ * RES2FILE, THRESHOLD...).  The core fills it in at connect (mapi_core.references) and keeps the
+ * referenced result memory alive until the reader's cleanup, even if the referenced flow closes
+ * first (its values then stop changing).  Read it with the helpers below, never directly.
+ */
+typedef struct mapi_result_ref {
+    unsigned char *data;       /* the referenced function's result memory */
+    uint32_t size;             /* its size in bytes */
+    uint32_t flags;            /* MAPI_REF_* */
+    void (*snapshot)(void *flow, size_t offset, void *dst, size_t len);
+    void *flow;                /* the referenced flow, for snapshot() */
+    size_t offset;             /* of data within that flow's result memory */
+} mapi_result_ref_t;
+
+#define MAPI_REF_SAME_DEVICE 1 /* written by the thread that runs the reader: no snapshot needed */
+#define MAPI_REF_RESET 2       /* the reader may reset it (zero it): a resettable function */
 /* @cdef-end */
+
+/* The referenced u64 (counters, PKT_INFO...): one aligned 64-bit load, never torn. */
+static inline uint64_t mapi_ref_u64(const mapi_result_ref_t *ref)
+{
+    return __atomic_load_n((const uint64_t *)ref->data, __ATOMIC_RELAXED);
+}
+
+/* A consistent copy of the whole referenced result (ref->size bytes) into dst. */
+static inline void mapi_ref_read(const mapi_result_ref_t *ref, void *dst)
+{
+    if (ref->flags & MAPI_REF_SAME_DEVICE) {
+        __builtin_memcpy(dst, ref->data, ref->size);
+    } else {
+        ref->snapshot(ref->flow, ref->offset, dst, ref->size);
+    }
+}
+
+/* Brings the referenced result back to its initial value (zero), if the reader may. */
+static inline void mapi_ref_reset(const mapi_result_ref_t *ref)
+{
+    if (ref->flags & MAPI_REF_RESET)
+        __builtin_memset(ref->data, 0, ref->size);
+}
 
 /*
  * Each native library's extension defines this once (MAPI_DEFINE_ABI_VERSION) and declares

@@ -1,0 +1,3 @@
+/* mapi-stdlib's cooking functions, as cffi and the engine see them (declarations only; code in cooking.c). */
+
+int mapi_abi_version(void);

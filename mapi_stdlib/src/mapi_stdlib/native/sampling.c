@@ -1,0 +1,4 @@
+#include <mapi/abi.h>
+#include "sampling.h"
+
+MAPI_DEFINE_ABI_VERSION
