@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -133,6 +133,8 @@ class FlowRecord:
         self._chain: list[AppliedFunction] = []
         self.start = 0.0
         self.end = 0.0
+        #: Called with this flow once it is connected (SYNC waits for flows this way).
+        self.connect_listeners: list[Callable[[FlowRecord], None]] = []
 
     @property
     def connected(self) -> bool:
@@ -185,6 +187,12 @@ class FlowRecord:
             raise MapiError(ErrorCode.MAPID_MEM_ALLOCATION_ERROR, f"cannot attach flow {self.fd}")
         self.start = time.time()
         self.status = FLOW_FINISHED if self.device.finished.is_set() else FLOW_ACTIVE
+        listeners, self.connect_listeners = self.connect_listeners, []
+        for listener in listeners:
+            try:
+                listener(self)
+            except Exception:
+                log.exception("a listener of flow %d's connect failed", self.fd)
 
     def finish(self) -> None:
         if self.status == FLOW_ACTIVE:

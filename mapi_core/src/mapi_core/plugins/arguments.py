@@ -189,6 +189,40 @@ class FunctionRef(Argument):
 
 
 @attrs.frozen(kw_only=True)
+class FunctionRefList(Argument):
+    """A list of function references (``S``): MAPI's ``"fid@fd,fid@fd,..."`` string, or a
+    sequence of function handles or (fd, fid) pairs.  Converted to a tuple of functions."""
+
+    letter: ClassVar[str] = "S"
+
+    def convert(self, value: Any, resolver: "ReferenceResolver") -> tuple[Any, ...]:
+        if isinstance(value, str):
+            pairs = []
+            for item in value.split(","):
+                fid, at, fd = item.strip().partition("@")
+                if not at or not fid.strip().isdigit() or not fd.strip().isdigit():
+                    raise ArgumentError(f"{item.strip()!r} is not 'fid@fd' (in {value!r})")
+                pairs.append((int(fd), int(fid)))
+        elif isinstance(value, (list, tuple)):
+            pairs = [(getattr(item, "fd", None), getattr(item, "fid", None)) if hasattr(item, "fid") else item
+                     for item in value]
+        else:
+            raise ArgumentError(f"expected 'fid@fd,fid@fd,...' or a list of function handles, got {value!r}")
+        if not pairs:
+            raise ArgumentError("names no function")
+        functions = []
+        for pair in pairs:
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                raise ArgumentError(f"{pair!r} is neither a function handle nor an (fd, fid) pair")
+            resolver.flow(pair[0])
+            functions.append(resolver.function(pair[1]))
+        return tuple(functions)
+
+    def describe(self) -> str:
+        return "functions"
+
+
+@attrs.frozen(kw_only=True)
 class OutputFile(Argument):
     """A file for writing (``w``): a path, created or truncated with mode 0600 at apply time."""
 
