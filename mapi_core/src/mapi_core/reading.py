@@ -32,6 +32,8 @@ class ResultReader:
         self.flow = flow
         self.function = function
         self.timeout = timeout
+        #: Set when wait_for gave up because the flow ended: the read's value is then None.
+        self.exhausted = False
 
     def snapshot(self) -> bytes:
         """A consistent copy of the result memory now."""
@@ -54,11 +56,13 @@ class ResultReader:
         while True:
             ended = self.ended        # read before the snapshot: a last packet is not missed
             if self.flow.engine is None:
+                self.exhausted = True
                 return None
             raw = self.snapshot()
             if ready(raw):
                 return raw
             if ended:
+                self.exhausted = True
                 return None
             if deadline is not None and time.monotonic() >= deadline:
                 raise MapiError(ErrorCode.MAPI_TIMEOUT, (

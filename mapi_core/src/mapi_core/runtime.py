@@ -266,7 +266,7 @@ class Runtime:
             raw = shipped
         reader = ResultReader(flow, function, timeout)
         value = call_hook(implementation, "client_read_result", raw=raw, reader=reader)
-        if value is None and definition.result is not None:
+        if value is None and definition.result is not None and not reader.exhausted:
             value = definition.result.decode(raw)
         return Result(value, time.time_ns() // 1000, len(raw))
 
