@@ -31,9 +31,11 @@ LIBRARY = """
             self.ref = ffi.new("mapi_result_ref_t *")
             self.binding = references.bind(args.function, self.ref, device=device, reset=bool(args.reset))
             self.out = ffi.cast("uint64_t *", result.address)
+            self.seen = []
 
         def process(self, packet, header):
             self.out[0] = ffi.cast("uint64_t *", self.ref.data)[0]
+            self.seen.append(self.out[0])
             return 1
 
         def cleanup(self):
@@ -96,6 +98,21 @@ def test_a_function_reads_a_counter_of_another_flow_on_the_same_device(runtime: 
     runtime.wait(reader, timeout=30)
     # The counting flow was created first, so it runs first on every packet: PEEK ends on its total.
     assert runtime.read_result(reader, peek).value == UDP_PACKETS
+
+
+def test_a_flow_reading_another_sees_its_value_at_the_same_packet(runtime: Runtime) -> None:
+    """The device runs packet by packet across flows while one reads another (not batch by
+    batch), so the reader, filtering like the counter, sees 1, 2, ... 110 and nothing else."""
+    device = runtime.create_offline_device(trace(TRACE))
+    counting, counter = _count_udp(runtime, device)
+    reader = runtime.create_flow(device)
+    runtime.apply_function(reader, "BPF_FILTER", ("udp",))
+    peek = runtime.apply_function(reader, "PEEK", (counting, counter))
+    runtime.connect(counting)
+    runtime.connect(reader)
+    runtime.start_offline_device(device)
+    runtime.wait(reader, timeout=30)
+    assert runtime.flow(reader).function(peek).implementation.seen == list(range(1, UDP_PACKETS + 1))
 
 
 def test_the_read_memory_outlives_the_flow_it_belongs_to(runtime: Runtime) -> None:

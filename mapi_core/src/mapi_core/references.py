@@ -14,8 +14,11 @@ fid, so it never depends on numbering elsewhere).  The reading function then
 The native side reads through ``mapi_ref_u64`` / ``mapi_ref_read`` and resets through
 ``mapi_ref_reset``.  A reference to a function of the same flow must name a lower fid (it exists
 at apply time, so this always holds); a reference to another flow needs that flow connected
-first.  Flows on one device run one after another in creation order, so a function reading a
-flow created later sees that flow's value as of the previous packet.
+first.  While a function reads another flow of its own device, that device runs its batches
+packet by packet across flows (as MAPI did) instead of flow by flow, so the value read is that
+flow's as of the same packet: including it when that flow was created first, up to the previous
+packet otherwise.  A flow on another device runs in its own thread: its values are read as
+they are at that moment (consistent, but not tied to the reader's packets).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from mapi_core import errors
+from mapi_core.constants import FLOW_INIT
 from mapi_core.engine._engine import ffi, lib
 from mapi_core.errors import ErrorCode, MapiError
 
@@ -73,15 +77,19 @@ def check_source(function: str, source: AppliedFunction, position: int, *, devic
 class ResultBinding:
     """A filled ``mapi_result_ref_t`` and the reference it holds on the source flow's memory."""
 
-    def __init__(self, source: AppliedFunction, engine: Any) -> None:
+    def __init__(self, source: AppliedFunction, engine: Any, interleaved_device: Any = None) -> None:
         self.source = source
         self._engine = engine
+        self._interleaved_device = interleaved_device
 
     def release(self) -> None:
         """Lets the referenced memory go (call from ``cleanup``; safe to call twice)."""
         engine, self._engine = self._engine, None
         if engine is not None:
             lib.mapi_flow_free(engine)
+        device, self._interleaved_device = self._interleaved_device, None
+        if device is not None:
+            lib.mapi_dev_cross_reference(device, -1)
 
 
 def bind(source: AppliedFunction, ref: Any, *, device: Device, reset: bool = False) -> ResultBinding:
@@ -106,4 +114,8 @@ def bind(source: AppliedFunction, ref: Any, *, device: Device, reset: bool = Fal
     target.flow = flow.engine
     target.offset = source.result_offset
     lib.mapi_flow_retain(flow.engine)
-    return ResultBinding(source, flow.engine)
+    interleaved = None
+    if same_device and flow.status != FLOW_INIT:     # another flow (the reader's own is connecting)
+        interleaved = device.engine
+        lib.mapi_dev_cross_reference(interleaved, 1)
+    return ResultBinding(source, flow.engine, interleaved)

@@ -77,7 +77,7 @@ def functions_table(definitions: list[FunctionDef]) -> Table:
     for d in definitions:
         library = Text(d.library)
         library.append(f"\n{d.distribution} {d.version}", style="dim")
-        table.add_row(d.name, library, d.device_oid, d.argdescr or "-", d.signature or "-", result_kind(d),
+        table.add_row(d.name, library, d.device_oid, d.argdescr or "-", Text(d.signature or "-"), result_kind(d),
                       "native" if d.native else "Python", flags(d))
     return table
 
@@ -142,8 +142,8 @@ def arguments_table(definition: FunctionDef) -> Table:
         table.add_column(column, overflow="fold")
     for position, argument in enumerate(definition.arguments, start=1):
         default = repr(argument.default) if argument.optional else "(required)"
-        table.add_row(str(position), argument.name, argument.describe(), argument.letter,
-                      argument.description or "-", default)
+        table.add_row(str(position), argument.name, Text(argument.describe()), argument.letter,
+                      Text(argument.description or "-"), Text(default))
     return table
 
 
@@ -165,7 +165,7 @@ def details_grid(definition: FunctionDef) -> Table:
         ("Flags", flags(definition)),
     ]
     for key, value in rows:
-        grid.add_row(key, value)
+        grid.add_row(key, Text(value))   # plain text: descriptions hold brackets rich would eat
     return grid
 
 

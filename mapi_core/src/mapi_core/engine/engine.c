@@ -42,6 +42,7 @@ struct mapi_dev {
     mapi_flow_t **flows;
     uint32_t nflows, capacity;
     atomic_int stop;
+    atomic_int cross_references;   /* > 0: a flow reads another flow's results; run packet-major */
     _Atomic uint64_t packets;
     mapi_batch_t batch;
 };
@@ -184,52 +185,78 @@ static int grow_copy(mapi_flow_t *f, size_t need)
     return 0;
 }
 
+/* One packet through a flow's chain, on the packet itself or, for a modifying flow, a copy. */
+static inline void run_packet(mapi_flow_t *f, unsigned char *data, const mapi_pkthdr_t *header)
+{
+    const uint32_t nfuncs = f->nfuncs;
+    mapi_slot_t *chain = f->chain;
+    mapi_pkthdr_t copy_hdr;
+    unsigned char *pkt = data;
+    mapi_pkthdr_t *hdr = (mapi_pkthdr_t *)header;
+
+    if (f->modifies) {
+        size_t need = (size_t)header->caplen + MAPI_MODIFY_HEADROOM;
+        if (need > f->copy_size && grow_copy(f, need) != 0) {
+            /* out of memory: account the packet as dropped by the first function */
+            f->dropped[0]++;
+            return;
+        }
+        memcpy(f->copy, data, header->caplen);
+        copy_hdr = *header;
+        pkt = f->copy;
+        hdr = &copy_hdr;
+    }
+    for (uint32_t i = 0; i < nfuncs; i++) {
+        if (!chain[i].process(chain[i].state, pkt, hdr)) {
+            f->dropped[i]++;
+            return;
+        }
+    }
+}
+
+/* Flow by flow: each chain stays hot in the cache for a whole batch. */
 static void run_flow(mapi_flow_t *f, mapi_batch_t *b)
 {
-    const uint32_t n = b->count, nfuncs = f->nfuncs;
-    mapi_slot_t *chain = f->chain;
+    const uint32_t n = b->count;
 
     seq_write_begin(f);
     f->pkts_in += n;
-    if (!f->modifies) {
-        for (uint32_t p = 0; p < n; p++) {
-            unsigned char *pkt = b->data[p];
-            mapi_pkthdr_t *hdr = &b->hdr[p];
-            for (uint32_t i = 0; i < nfuncs; i++) {
-                if (!chain[i].process(chain[i].state, pkt, hdr)) {
-                    f->dropped[i]++;
-                    break;
-                }
-            }
-        }
-    } else {
-        for (uint32_t p = 0; p < n; p++) {
-            mapi_pkthdr_t hdr = b->hdr[p];
-            size_t need = (size_t)hdr.caplen + MAPI_MODIFY_HEADROOM;
-            if (need > f->copy_size && grow_copy(f, need) != 0) {
-                /* out of memory: account the packet as dropped by the first function */
-                f->dropped[0]++;
-                continue;
-            }
-            memcpy(f->copy, b->data[p], hdr.caplen);
-            for (uint32_t i = 0; i < nfuncs; i++) {
-                if (!chain[i].process(chain[i].state, f->copy, &hdr)) {
-                    f->dropped[i]++;
-                    break;
-                }
-            }
-        }
-    }
+    for (uint32_t p = 0; p < n; p++)
+        run_packet(f, b->data[p], &b->hdr[p]);
     seq_write_end(f);
+}
+
+/* Packet by packet across all flows, as MAPI ran them: needed when a function reads a result
+ * of another flow on this device, so that it sees that result as of the same packet. */
+static void run_interleaved(mapi_dev_t *d, mapi_batch_t *b)
+{
+    for (uint32_t i = 0; i < d->nflows; i++) {
+        seq_write_begin(d->flows[i]);
+        d->flows[i]->pkts_in += b->count;
+    }
+    for (uint32_t p = 0; p < b->count; p++)
+        for (uint32_t i = 0; i < d->nflows; i++)
+            run_packet(d->flows[i], b->data[p], &b->hdr[p]);
+    for (uint32_t i = 0; i < d->nflows; i++)
+        seq_write_end(d->flows[i]);
 }
 
 void mapi_dev_process(mapi_dev_t *d, mapi_batch_t *b)
 {
     pthread_mutex_lock(&d->lock);
-    for (uint32_t i = 0; i < d->nflows; i++)
-        run_flow(d->flows[i], b);
+    if (atomic_load_explicit(&d->cross_references, memory_order_relaxed) > 0) {
+        run_interleaved(d, b);
+    } else {
+        for (uint32_t i = 0; i < d->nflows; i++)
+            run_flow(d->flows[i], b);
+    }
     pthread_mutex_unlock(&d->lock);
     atomic_fetch_add_explicit(&d->packets, b->count, memory_order_relaxed);
+}
+
+void mapi_dev_cross_reference(mapi_dev_t *d, int delta)
+{
+    atomic_fetch_add_explicit(&d->cross_references, delta, memory_order_relaxed);
 }
 
 int mapi_dev_run_trace(mapi_dev_t *d, mapi_trace_t *t)

@@ -28,6 +28,10 @@ void mapi_flow_set_chain_length(mapi_flow_t *f, uint32_t length);
 int mapi_dev_attach(mapi_dev_t *d, mapi_flow_t *f);
 int mapi_dev_detach(mapi_dev_t *d, mapi_flow_t *f);
 
+/* Counts functions that read results of another flow on this device (delta +1 / -1).  While
+ * any exist, batches run packet by packet across flows instead of flow by flow. */
+void mapi_dev_cross_reference(mapi_dev_t *d, int delta);
+
 /* Runs one batch through every attached flow. */
 void mapi_dev_process(mapi_dev_t *d, mapi_batch_t *b);
 

@@ -94,5 +94,5 @@ if __name__ == "__main__":
     os.chdir(HERE.parents[1])   # cffi compiles inside tmpdir; sources are relative to it
     for _module in sys.argv[1:] or EXTENSIONS:
         # the name an editable install uses, so the two never shadow each other
-        builder(_module).compile(tmpdir=".", target=f"mapi_stdlib/native/{_module}.abi3.so", verbose=False)
+        builder(_module).compile(tmpdir=".", target=f"{_module}.abi3.so", verbose=False)
         print(f"built mapi_stdlib.native.{_module}")
