@@ -159,7 +159,8 @@ def details_grid(definition: FunctionDef) -> Table:
         ("Aliases", ", ".join(definition.aliases) or "-"),
         ("Signature", f"{definition.argdescr or '-'}  ({definition.signature or 'no arguments'})"),
         ("Result", "none" if result is None else
-         f"{result.kind}, {result.size or 'sized at apply time'} bytes: {result.description or '-'}"),
+         f"{result.kind}, {f'{result.size} bytes' if result.size else 'sized at apply time'}: "
+         f"{result.description or '-'}"),
         ("Implementation", definition.process if definition.native else PYTHON_PATH),
         ("Python class", f"{definition.implementation.__module__}.{definition.implementation.__qualname__}"),
         ("Flags", flags(definition)),
