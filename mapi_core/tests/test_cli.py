@@ -1,9 +1,12 @@
 """Tests of the ``mapi`` command line (mapi_core.cli), run through click's CliRunner.
 
-The worm demo's expected values come from independent tools run at test time: tcpdump counts the
-packets of the same BPF expression and tshark sums the wire lengths (frame.len) of the packets an
-equivalent display filter selects.  A hand-made trace with labelled packets checks the expression
-itself against tcpdump.
+The worm demo's expected values come from independent tools run at test time.  Web traffic (flow
+1, a BPF expression): tcpdump counts the packets of the same expression and tshark sums the wire
+lengths (frame.len) of the packets an equivalent display filter selects.  Code Red requests (flow
+2, the same expression then STR_SEARCH): tcpdump selects the web packets (``-w -``) and tshark
+keeps those that contain the request (``frame contains``), as the flow chains its two functions;
+tshark alone, with one equivalent display filter, must agree.  A hand-made trace with labelled
+packets checks these oracles against the labels.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from mapi_core import __version__
 from mapi_core.cli import cli
 from mapi_core.cli import cmd_functions
 from mapi_core.cli.cmd_devices import network_interfaces
-from mapi_core.cli.cmd_worm import WEB_FILTER, WORM_FILTER
+from mapi_core.cli.cmd_worm import WEB_FILTER, WORM_SEARCH
 from mapi_core.plugins import hookimpl
 from mapi_core.plugins.manager import Registry
 from mapi_core.runtime import Runtime, default_runtime
@@ -29,7 +32,9 @@ from mapi_core.testing import run, tool, trace
 #: tshark display filters selecting what the BPF expressions select: BPF without the ``vlan``
 #: keyword skips 802.1Q frames, tcp[] reads IPv4 only, and ICMP errors quote TCP headers.
 TSHARK_WEB = "!vlan && !icmp && !icmpv6 && tcp.dstport == 80"
-TSHARK_WORM = f'{TSHARK_WEB} && ip && tcp.payload[0:17] == "GET /default.ida?"'
+#: STR_SEARCH's question as tshark asks it: the request anywhere in the captured frame.
+TSHARK_REQUEST = 'frame contains "GET /default.ida?"'
+TSHARK_WORM = f"{TSHARK_WEB} && {TSHARK_REQUEST}"
 
 
 def mapi(*args: str) -> Result:
@@ -185,23 +190,30 @@ def _v6_tcp(l4: bytes) -> bytes:
 
 TCP_OPTIONS = bytes.fromhex("0101080a0000000100000002") + b"\x01\x01\x01\x00"  # NOP NOP timestamps, 16 bytes
 
-#: (frame, extra wire bytes not captured, is web, is worm)
+#: (frame, extra wire bytes not captured, is web, is worm): web = TCP to port 80 (IPv4 or IPv6,
+#: no VLAN tag); worm = web and the captured frame contains "GET /default.ida?" anywhere.
 LABELLED = [
     (_v4(_tcp(40000, 80, CODE_RED)), 0, True, True),
     (_v4(_tcp(40001, 80, CODE_RED, TCP_OPTIONS)), 0, True, True),
     (_v4(_tcp(40002, 80, CODE_RED), options=b"\x01\x01\x01\x00"), 0, True, True),
     (_v4(_tcp(40003, 80, b"GET /default.idx?" + b"X" * 40)), 0, True, False),
-    (_v4(_tcp(40004, 80, b"XGET /default.ida?" + b"X" * 40)), 0, True, False),
+    (_v4(_tcp(40004, 80, b"XGET /default.ida?" + b"X" * 40)), 0, True, True),
     (_v4(_tcp(40005, 8080, CODE_RED)), 0, False, False),
     (_v4(_tcp(80, 40006, CODE_RED)), 0, False, False),
     (_v4(_tcp(40007, 80, b"GET /default.ida")), 0, True, False),
     (_v4(_tcp(40008, 80, b"GET / HTTP/1.1\r\nHost: example.org\r\n\r\n")), 0, True, False),
     (_v4(_tcp(40009, 80, b"", flags=0x02)), 0, True, False),
     (_v4(struct.pack("!HHHH", 40010, 80, 8 + len(CODE_RED), 0) + CODE_RED, proto=17), 0, False, False),
-    (_v6_tcp(_tcp(40011, 80, CODE_RED)), 0, True, False),
+    (_v6_tcp(_tcp(40011, 80, CODE_RED)), 0, True, True),
     (_v4(_tcp(40012, 80, CODE_RED), vlan=True), 0, False, False),
     (_v4(_tcp(40013, 80, b"GET /big HTTP/1.1\r\n\r\n")), 1000, True, False),
     (_v4(_tcp(40014, 80, CODE_RED + b"Y" * 600)), 0, True, True),
+    # the request inside the payload (a proxy's log line), and split over two segments
+    (_v4(_tcp(40015, 80, b"POST /log HTTP/1.0\r\n\r\nline: " + CODE_RED)), 0, True, True),
+    (_v4(_tcp(40016, 80, CODE_RED[:9])), 0, True, False),
+    (_v4(_tcp(40016, 80, CODE_RED[9:])), 0, True, False),
+    # captured up to "GET /d" only (snaplen 60): the request is not in the captured bytes
+    (_v4(_tcp(40017, 80, CODE_RED))[:60], len(_v4(_tcp(40017, 80, CODE_RED))) - 60, True, False),
 ]
 
 
@@ -214,7 +226,8 @@ def write_pcap(path: Path, packets: list[tuple[bytes, int, bool, bool]]) -> None
 
 
 def tcpdump_count(path: Path, expression: str) -> int:
-    return len(run(tool("tcpdump"), "-n", "-r", str(path), expression).splitlines())
+    """``tcpdump --count``: the packets the expression selects."""
+    return int(run(tool("tcpdump"), "--count", "-r", str(path), expression).split()[0])
 
 
 def tshark_frames(path: Path, display_filter: str) -> tuple[int, int]:
@@ -223,15 +236,24 @@ def tshark_frames(path: Path, display_filter: str) -> tuple[int, int]:
     return len(lengths), sum(map(int, lengths))
 
 
+def web_then_request(path: Path) -> tuple[int, int]:
+    """(packets, sum of wire lengths) of the web packets (tcpdump, WEB_FILTER) that contain the
+    Code Red request (tshark, ``frame contains``): flow 2's chain, tool by tool."""
+    web = subprocess.run([tool("tcpdump"), "-r", str(path), "-w", "-", WEB_FILTER], check=True,
+                         capture_output=True).stdout
+    lengths = subprocess.run([tool("tshark"), "-r", "-", "-Y", TSHARK_REQUEST, "-T", "fields", "-e", "frame.len"],
+                             input=web, check=True, capture_output=True).stdout.split()
+    return len(lengths), sum(map(int, lengths))
+
+
 def oracle(path: Path) -> dict[str, dict[str, int]]:
-    """The worm report's counters as tcpdump and tshark see them (which must agree on packets)."""
-    expected = {}
-    for key, bpf, display in (("web", WEB_FILTER, TSHARK_WEB), ("worm", WORM_FILTER, TSHARK_WORM)):
-        packets = tcpdump_count(path, bpf)
-        tshark_packets, octets = tshark_frames(path, display)
-        assert tshark_packets == packets, f"tshark filter {display!r} and tcpdump {bpf!r} disagree"
-        expected[key] = {"packets": packets, "bytes": octets}
-    return expected
+    """The worm report's counters as tcpdump and tshark see them (the two ways must agree)."""
+    packets = tcpdump_count(path, WEB_FILTER)
+    tshark_packets, octets = tshark_frames(path, TSHARK_WEB)
+    assert tshark_packets == packets, f"tshark filter {TSHARK_WEB!r} and tcpdump {WEB_FILTER!r} disagree"
+    worm = web_then_request(path)
+    assert tshark_frames(path, TSHARK_WORM) == worm, f"tshark filter {TSHARK_WORM!r} and tcpdump + tshark disagree"
+    return {"web": {"packets": packets, "bytes": octets}, "worm": {"packets": worm[0], "bytes": worm[1]}}
 
 
 def worm_json(path: Path) -> dict:
@@ -249,10 +271,11 @@ def labelled_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_worm_expression_selects_the_labelled_packets(labelled_trace: Path) -> None:
-    """Checks the BPF expressions themselves, with tcpdump (libpcap) against the labels."""
+def test_worm_oracles_select_the_labelled_packets(labelled_trace: Path) -> None:
+    """Checks the web expression (tcpdump) and the request search (tcpdump + tshark) against the labels."""
+    assert WORM_SEARCH == "GET /default.ida?"
     assert tcpdump_count(labelled_trace, WEB_FILTER) == sum(web for _, _, web, _ in LABELLED)
-    assert tcpdump_count(labelled_trace, WORM_FILTER) == sum(worm for _, _, _, worm in LABELLED)
+    assert web_then_request(labelled_trace)[0] == sum(worm for _, _, _, worm in LABELLED)
 
 
 def test_worm_on_labelled_trace(labelled_trace: Path) -> None:
@@ -281,7 +304,7 @@ def test_worm_on_shared_trace() -> None:
     path = trace("mapi-tracefile.pcap")
     report = worm_json(path)
     assert report["web"]["packets"] == tcpdump_count(path, WEB_FILTER)
-    assert report["web"] == oracle(path)["web"]
+    assert {"web": report["web"], "worm": report["worm"]} == oracle(path)
 
 
 def test_worm_errors_are_one_line(tmp_path: Path) -> None:
@@ -298,13 +321,13 @@ def test_worm_errors_are_one_line(tmp_path: Path) -> None:
 def test_worm_on_truncated_trace_warns(labelled_trace: Path, tmp_path: Path) -> None:
     path = tmp_path / "truncated.pcap"
     path.write_bytes(labelled_trace.read_bytes()[:-100])  # the last packet loses its end
-    # tcpdump reads every complete packet, then fails on the truncated one: not run with check.
-    done = subprocess.run([tool("tcpdump"), "-n", "-r", str(path), WEB_FILTER], capture_output=True, text=True)
+    # tcpdump counts every complete packet, then fails on the truncated one: not run with check.
+    done = subprocess.run([tool("tcpdump"), "--count", "-r", str(path), WEB_FILTER], capture_output=True, text=True)
     assert "truncated" in done.stderr
     result = mapi("worm", "--json", str(path))
     assert result.exit_code == 0, result.output
     assert result.stderr.startswith("warning: ") and "truncated" in result.stderr
-    assert json.loads(result.stdout)["web"]["packets"] == len(done.stdout.splitlines())
+    assert json.loads(result.stdout)["web"]["packets"] == int(done.stdout.split()[0])
 
 
 def test_worm_on_damaged_trace_fails(labelled_trace: Path, tmp_path: Path) -> None:

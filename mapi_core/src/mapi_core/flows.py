@@ -7,6 +7,7 @@ of native process pointers, per-function counters.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import threading
@@ -27,6 +28,16 @@ from mapi_core.plugins.types import FunctionDef
 log = logging.getLogger(__name__)
 
 RESULT_ALIGNMENT = 8
+
+
+def close_files(values: Any) -> None:
+    """Closes the files among argument values (``w`` arguments are opened when converted)."""
+    for value in values:
+        if isinstance(value, io.IOBase) and not value.closed:
+            try:
+                value.close()
+            except OSError:
+                log.exception("closing an output file failed")
 
 
 class Args(Mapping[str, Any]):
@@ -238,6 +249,7 @@ class FlowRecord:
                     except Exception:
                         log.exception("%s (fid %d): %s failed", function.name, function.fid, hook)
                     setattr(function, flag, False)
+            close_files(function.args.values())
 
     def close(self) -> None:
         """Detaches from the device (no process() runs after this), then cleans up."""

@@ -14,11 +14,11 @@ fid, so it never depends on numbering elsewhere).  The reading function then
 The native side reads through ``mapi_ref_u64`` / ``mapi_ref_read`` and resets through
 ``mapi_ref_reset``.  A reference to a function of the same flow must name a lower fid (it exists
 at apply time, so this always holds); a reference to another flow needs that flow connected
-first.  While a function reads another flow of its own device, that device runs its batches
-packet by packet across flows (as MAPI did) instead of flow by flow, so the value read is that
-flow's as of the same packet: including it when that flow was created first, up to the previous
-packet otherwise.  A flow on another device runs in its own thread: its values are read as
-they are at that moment (consistent, but not tied to the reader's packets).
+first.  A device runs its flows in the order they were connected, and while a function reads
+another flow of its own device, the device runs its batches packet by packet across flows (as
+MAPI did) instead of flow by flow: the value read is that flow's after the same packet.  A flow
+on another device runs in its own thread: its values are read as they are at that moment
+(consistent, but not tied to the reader's packets).
 """
 
 from __future__ import annotations

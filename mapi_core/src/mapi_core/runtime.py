@@ -21,7 +21,7 @@ from mapi_core.constants import FLOW_INIT, MFF_PCAP
 from mapi_core.devices.base import Device
 from mapi_core.devices.offline import OfflineDevice
 from mapi_core.errors import ErrorCode, MapiError
-from mapi_core.flows import AppliedFunction, Args, FlowRecord
+from mapi_core.flows import AppliedFunction, Args, FlowRecord, close_files
 from mapi_core.info import DeviceInfo, FlowInfo, FunctionInfo, LibFunctInfo, LibInfo, Result
 from mapi_core.plugins.arguments import ArgumentError, FlowRef, FunctionRef, ReferenceResolver
 from mapi_core.plugins.manager import Registry, call_hook
@@ -191,12 +191,13 @@ class Runtime:
                             f"flow {fd} is already connected: functions are applied before mapi_connect")
         definition = self.registry.resolve(spec, flow.device.oid)
         converted = self._convert_arguments(definition, args)
-        implementation = definition.implementation()
         try:
+            implementation = definition.implementation()
             size = call_hook(implementation, "instance", args=converted, device=flow.device)
-        except MapiError:
-            raise
-        except Exception as err:
+        except BaseException as err:
+            close_files(converted.values())
+            if isinstance(err, MapiError) or not isinstance(err, Exception):
+                raise
             raise MapiError(ErrorCode.MFUNCT_COULD_NOT_APPLY_FUNCT, f"{definition.name}: {err}") from err
         if size is None:
             size = definition.result.size if definition.result is not None else 0
@@ -224,6 +225,7 @@ class Runtime:
         for position, argument in enumerate(declared, start=1):
             if position > len(given):
                 if not argument.optional:
+                    close_files(values)
                     raise MapiError(errors.argument_code(position), (
                         f"{definition.name}: argument {position} ({argument.name}) is missing; "
                         f"the arguments are ({definition.signature})"))
@@ -232,6 +234,7 @@ class Runtime:
             try:
                 values.append(argument.convert(given[position - 1], resolver))
             except ArgumentError as err:
+                close_files(values)
                 raise MapiError(errors.argument_code(position),
                                 f"{definition.name}: argument {position} ({argument.name}): {err}") from None
         return Args(tuple(a.name for a in declared), tuple(values))

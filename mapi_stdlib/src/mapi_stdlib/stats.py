@@ -6,9 +6,9 @@ in ``native/stats.c``; this module validates arguments, lays out the result memo
 bytes into typed values on ``read()``.
 
 A source on the same flow (it must have been applied before) is read after it has processed the
-packet.  A source on another flow of the same device is read as of the same packet (the device
-then runs packet by packet across flows; see mapi_core.references); one on another device as it
-is at that moment.
+packet.  A source on another flow of the same device has seen the packet too (it is connected
+first, and the device then runs packet by packet across flows; see mapi_core.references); one on
+another device is read as it is at that moment.
 """
 
 from __future__ import annotations
@@ -593,8 +593,8 @@ class Top:
 
 _SOURCE_NOTE = (
     " Source: a function with a u64 result, applied earlier on this flow (read after it has seen "
-    "the packet), on another flow of the device (read as of the same packet: including it if that "
-    "flow was created first, else up to the previous one), or on another device (read as it is then)."
+    "the packet), on another flow of the device (connected earlier, so it has seen the packet too), "
+    "or on another device (read as it is at that moment)."
 )
 
 _PERIODIC_NOTE = (

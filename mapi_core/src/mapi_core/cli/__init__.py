@@ -1,4 +1,5 @@
-"""The ``mapi`` command: functions, libraries and devices of this installation, and the worm demo."""
+"""The ``mapi`` command: functions, libraries and devices of this installation, and the seed's
+applications (worm detection, TCP analysis)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from mapi_core.cli._common import CliError, MapiGroup, err
 from mapi_core.cli.cmd_devices import devices
 from mapi_core.cli.cmd_functions import functions
 from mapi_core.cli.cmd_libraries import libraries
+from mapi_core.cli.cmd_tcpanalyze import tcpanalyze
 from mapi_core.cli.cmd_worm import worm
 
 __all__ = ["CliError", "cli", "main"]
@@ -43,6 +45,7 @@ cli.add_command(functions)
 cli.add_command(libraries)
 cli.add_command(devices)
 cli.add_command(worm)
+cli.add_command(tcpanalyze)
 
 
 def main(args: Sequence[str] | None = None) -> None:

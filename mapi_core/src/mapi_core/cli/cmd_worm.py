@@ -1,8 +1,8 @@
 """``mapi worm``: the seed's worm-detection example, counting Code Red probes in a trace.
 
 Two flows share one reading of the trace on one offline device (MAPI's own calls, as a MAPI
-program would make them): flow 1 counts all web traffic, flow 2 the requests whose TCP payload
-starts with Code Red's ``GET /default.ida?``.
+program would make them): flow 1 counts all web traffic, flow 2 the web packets that contain
+Code Red's request ``GET /default.ida?`` (found by STR_SEARCH).
 """
 
 from __future__ import annotations
@@ -46,6 +46,12 @@ def payload_starts_with(prefix: bytes) -> str:
 
 
 WEB_FILTER = "tcp dst port 80"
+#: Flow 2's STR_SEARCH pattern: the request itself (no pipe or backslash, so every character
+#: stands for itself), searched anywhere in the captured frame.
+WORM_SEARCH = CODE_RED_REQUEST.decode()
+#: Not used by the command: the same question asked of BPF alone (IPv4, the request at the very
+#: start of the TCP payload), for tools without a string search.  It agrees with flow 2 on traffic
+#: where the request only ever starts a segment, such as the bundled demo trace.
 WORM_FILTER = f"{WEB_FILTER} and {payload_starts_with(CODE_RED_REQUEST)}"
 POLL_SECONDS = 0.02
 #: The bundled sample: tracegen.generate(path, 1500, seed=2004, worm_fraction=0.5)
@@ -75,9 +81,12 @@ def _checked(value: T) -> T:
     return value
 
 
-def _apply_counters(fd: int, expression: str) -> tuple[int, int]:
-    """Applies [BPF_FILTER expression, PKT_COUNTER, BYTE_COUNTER]; returns the counters' fids."""
+def _apply_counters(fd: int, expression: str, pattern: str | None = None) -> tuple[int, int]:
+    """Applies [BPF_FILTER expression, (STR_SEARCH pattern,) PKT_COUNTER, BYTE_COUNTER]; returns
+    the counters' fids."""
     _checked(mapi_apply_function(fd, "BPF_FILTER", expression))
+    if pattern is not None:
+        _checked(mapi_apply_function(fd, "STR_SEARCH", pattern))
     return _checked(mapi_apply_function(fd, "PKT_COUNTER")), _checked(mapi_apply_function(fd, "BYTE_COUNTER"))
 
 
@@ -112,7 +121,8 @@ def count_worms(path: Path, timeout: float, on_progress: Callable[[int], None] =
     try:
         dev = _checked(mapi_create_offline_device(str(path), MFF_PCAP))
         fds = [_checked(mapi_create_flow(dev)) for _ in range(2)]
-        web_fids, worm_fids = _apply_counters(fds[0], WEB_FILTER), _apply_counters(fds[1], WORM_FILTER)
+        web_fids = _apply_counters(fds[0], WEB_FILTER)
+        worm_fids = _apply_counters(fds[1], WEB_FILTER, WORM_SEARCH)
         for fd in fds:
             _checked(mapi_connect(fd))
         _checked(mapi_start_offline_device(dev))
@@ -147,12 +157,13 @@ def print_report(report: WormReport) -> None:
     console = out()
     console.print(f"[bold]{report.trace}[/]: {report.packets:,} packets read by one offline device, two flows")
     console.print(report_table(report))
-    console.print(f"[dim]worm: web packets whose TCP payload starts with {CODE_RED_REQUEST.decode()!r}[/]")
+    console.print(f"[dim]worm: web packets that contain {WORM_SEARCH!r} (STR_SEARCH)[/]")
 
 
 def report_record(report: WormReport) -> dict[str, Any]:
     record = attrs.asdict(report)
-    record["filters"] = {"web": WEB_FILTER, "worm": WORM_FILTER}
+    record["filters"] = {"web": {"BPF_FILTER": WEB_FILTER},
+                         "worm": {"BPF_FILTER": WEB_FILTER, "STR_SEARCH": WORM_SEARCH}}
     return record
 
 
@@ -180,8 +191,8 @@ def worm(trace: Path | None, timeout: float, as_json: bool) -> None:
     generator: python -m mapi_core.tracegen).
 
     Two flows on one offline device read the trace once: flow 1 = [BPF_FILTER "tcp dst port 80",
-    PKT_COUNTER, BYTE_COUNTER]; flow 2 adds to the filter a test that the TCP payload starts with
-    "GET /default.ida?".
+    PKT_COUNTER, BYTE_COUNTER]; flow 2 = [BPF_FILTER "tcp dst port 80", STR_SEARCH
+    "GET /default.ida?", PKT_COUNTER, BYTE_COUNTER]: the web packets that contain the request.
     """
     report = _read_with_progress(trace or DEMO_TRACE, timeout)
     if report.warning:
