@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
+from mapi_core.testing import tool
 
 import mapi_core
-from mapi_core.testing import tool
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +65,7 @@ class Oracle:
         """
         argv = [tool("tcpdump"), "--count", "-r", str(path)] + ([expression] if expression else [])
         done = self._run(argv)
-        found = re.search(rb"^(\d+) packets?$", done.stdout + done.stderr, re.M)
+        found = re.search(rb"^(\d+) packets?$", done.stdout + done.stderr, re.MULTILINE)
         if found is None:
             raise OracleRefused(done.stderr.decode(errors="replace"))
         return int(found[1])
@@ -88,7 +88,7 @@ class Oracle:
         """``capinfos -M FILE`` as {field: value} (it reads truncated files up to the cut)."""
         done = self._run([tool("capinfos"), "-M", str(path)])
         text = (done.stdout + done.stderr).decode(errors="replace")
-        return {m[1].strip(): m[2].strip() for m in re.finditer(r"^([A-Za-z][^:\n]*):\s+(.*)$", text, re.M)}
+        return {m[1].strip(): m[2].strip() for m in re.finditer(r"^([A-Za-z][^:\n]*):\s+(.*)$", text, re.MULTILINE)}
 
     def capinfos_packets(self, path: Path) -> int:
         """``capinfos -c -M FILE`` -> "Number of packets:   N"."""

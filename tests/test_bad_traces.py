@@ -20,10 +20,10 @@ import warnings
 from pathlib import Path
 
 import pytest
+from mapi_core.testing import tool, trace
 
 import mapi_core
 from mapi_core import FLOW_FINISHED, Flow, MapiError, TraceWarning
-from mapi_core.testing import tool, trace
 
 EMPTY = "wireshark-4.0.17-src--empty.pcap"
 

@@ -14,6 +14,7 @@ import threading
 import time
 
 import pytest
+from mapi_core.testing import trace
 
 from mapi_core import (
     FLOW_ACTIVE,
@@ -31,8 +32,8 @@ from mapi_core import (
     mapi_get_device_info,
     mapi_get_flow_info,
     mapi_get_function_info,
-    mapi_get_library_info,
     mapi_get_libfunct_info,
+    mapi_get_library_info,
     mapi_get_next_device_info,
     mapi_get_next_flow_info,
     mapi_get_next_function_info,
@@ -42,7 +43,6 @@ from mapi_core import (
     mapi_read_results,
     mapi_start_offline_device,
 )
-from mapi_core.testing import trace
 
 TRACEFILE = "mapi-tracefile.pcap"
 # capinfos -c mapi-tracefile.pcap                 -> Number of packets: 893

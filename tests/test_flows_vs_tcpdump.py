@@ -13,10 +13,10 @@ import struct
 from pathlib import Path
 
 import pytest
+from mapi_core.testing import trace, traces_dir
 
 import mapi_core
 from mapi_core import FLOW_ACTIVE, FLOW_FINISHED, FLOW_INIT, Flow, MapiError
-from mapi_core.testing import trace, traces_dir
 
 # Every shared trace, by file name (/work/shared/traces/README.md describes them).
 TRACE_NAMES = (

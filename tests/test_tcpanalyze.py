@@ -14,18 +14,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from mapi_core.cli import cli
-from mapi_core.testing import run, tool, trace
+from mapi_core.testing import epoch_to_ts32, run, tool, trace
 
 ONE_SECOND = 1 << 32
 
 
-def ts32(epoch: str) -> int:
-    """tshark's decimal epoch time as MAPI's 32.32 value (fraction rounded down)."""
-    seconds, _, fraction = epoch.partition(".")
-    nanoseconds = int((fraction + "000000000")[:9])
-    return int(seconds) << 32 | (nanoseconds << 32) // 10**9
+ts32 = epoch_to_ts32
 
 
 def tshark_tcp(path: Path) -> list[tuple[int, int, int, int]]:

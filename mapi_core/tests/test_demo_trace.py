@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
-
 from mapi_core.cli import cli
 from mapi_core.cli.cmd_worm import DEMO_TRACE, WEB_FILTER, WORM_FILTER
 from mapi_core.testing import tcpdump_wire_lengths

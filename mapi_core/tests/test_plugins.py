@@ -9,12 +9,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from mapi_core import Flow, MapiError, Runtime
 from mapi_core.plugins import FunctionDef, arguments
 from mapi_core.plugins.manager import Registry
 from mapi_core.plugins.resolve import FunctionName, oid_within, resolve
 from mapi_core.testing import tcpdump_wire_lengths, trace
+
+from mapi_core import Flow, MapiError, Runtime
 
 
 def write_library(site: Path, dist: str, module: str, source: str, version: str = "1.0") -> None:

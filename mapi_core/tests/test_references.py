@@ -11,10 +11,10 @@ import sys
 import textwrap
 
 import pytest
-
-from mapi_core import MapiError, Runtime
 from mapi_core.plugins.manager import Registry
 from mapi_core.testing import tcpdump_wire_lengths, trace
+
+from mapi_core import MapiError, Runtime
 
 LIBRARY = """
     from mapi_core.engine._engine import ffi

@@ -15,9 +15,8 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from mapi_core.engine.trace import Packet, TraceFile, TraceOpenError
-from mapi_core.testing import trace, traces_dir, tool
+from mapi_core.testing import tool, trace, traces_dir
 
 # ------------------------------------------------------------------------------------------------
 # Oracles and helpers
@@ -48,7 +47,7 @@ def tshark_packets(path: Path) -> list[tuple[int, int, int, int, int]]:
 
 def tcpdump_count(path: Path) -> int:
     """Packets libpcap delivers before the end or the first error (tcpdump --count)."""
-    return int(re.search(r"^(\d+) packets?$", oracle(tool("tcpdump"), "-r", str(path), "--count"), re.M)[1])
+    return int(re.search(r"^(\d+) packets?$", oracle(tool("tcpdump"), "-r", str(path), "--count"), re.MULTILINE)[1])
 
 
 def capinfos(path: Path) -> str:
@@ -58,7 +57,7 @@ def capinfos(path: Path) -> str:
 
 def capinfos_field(info: str, name: str) -> str:
     """The value after "name:" or "name =" in a capinfos report (first occurrence)."""
-    return re.search(rf"^\s*{re.escape(name)}\s*[:=]\s*(.*?)\s*$", info, re.M)[1]
+    return re.search(rf"^\s*{re.escape(name)}\s*[:=]\s*(.*?)\s*$", info, re.MULTILINE)[1]
 
 
 def to_decimal(ts: int, nanosecond: bool) -> tuple[int, int]:

@@ -33,12 +33,12 @@ from typing import Any
 
 import attrs
 import pytest
-
-from mapi_core import Flow, MapiError, Runtime
 from mapi_core.plugins import FunctionDef, hookimpl
 from mapi_core.plugins.manager import Registry
 from mapi_core.testing import tool, trace
 from mapi_stdlib.cooking import BOTH_SIDE, CLIENT_SIDE, SERVER_SIDE, CookingStats
+
+from mapi_core import Flow, MapiError, Runtime
 
 TIMEOUT = 3600          # seconds: longer than any test trace, so connections expire only at the carriers
 
@@ -734,9 +734,8 @@ def test_busy_traces_balance(runtime: Runtime, name: str) -> None:
     ((), 7001, "threshold"),
 ])
 def test_argument_errors(runtime: Runtime, args: tuple, code: int, argument: str) -> None:
-    with Flow(str(trace("mapi-www.pcap")), runtime=runtime) as flow:
-        with pytest.raises(MapiError) as error:
-            flow.apply("COOKING", *args)
+    with Flow(str(trace("mapi-www.pcap")), runtime=runtime) as flow, pytest.raises(MapiError) as error:
+        flow.apply("COOKING", *args)
     assert error.value.code == code
     assert "COOKING" in str(error.value) and argument in str(error.value)
 

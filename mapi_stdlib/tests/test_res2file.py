@@ -23,9 +23,9 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from mapi_core.testing import epoch_to_ts32, run, tool, trace, tshark_fields
 
 from mapi_core import Flow, MapiError, default_runtime
-from mapi_core.testing import run, tool, trace
 
 ONE_SECOND = 1 << 32
 ENDIAN = "<" if sys.byteorder == "little" else ">"
@@ -34,19 +34,9 @@ ENDIAN = "<" if sys.byteorder == "little" else ">"
 # ---- oracles -----------------------------------------------------------------------------------
 
 def tshark_rows(path: Path, fields: Sequence[str], display_filter: str | None = None) -> list[list[str]]:
-    argv = [tool("tshark"), "-r", str(path), "-T", "fields", "-E", "occurrence=f"]
-    if display_filter:
-        argv += ["-Y", display_filter]
-    for field in fields:
-        argv += ["-e", field]
-    return [line.split("\t") for line in run(*argv).splitlines()]
+    return tshark_fields(path, *fields, display_filter=display_filter)
 
-
-def ts32(epoch: str) -> int:
-    """MAPI's 32.32 time of tshark's "seconds.nanoseconds": floor(t * 2^32), exactly."""
-    seconds, _, fraction = epoch.partition(".")
-    return (int(seconds) << 32) | ((int(fraction.ljust(9, "0")[:9]) << 32) // 10**9)
-
+ts32 = epoch_to_ts32
 
 def nanoseconds(epoch: str) -> int:
     seconds, _, fraction = epoch.partition(".")

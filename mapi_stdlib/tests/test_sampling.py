@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from mapi_core.testing import epoch_to_ts32, run, tool, trace, tshark_fields
 
 from mapi_core import Flow, MapiError, default_runtime
-from mapi_core.testing import run, tool, trace
 
 # ---- tshark -------------------------------------------------------------------------------------
 
@@ -28,12 +28,7 @@ NO_REASSEMBLY = ("-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE")
 
 def tshark(path: Any, *fields: str, where: str | None = None) -> list[list[str]]:
     """One row per frame (first occurrence of each field), in file order."""
-    argv = [tool("tshark"), "-r", str(path), *NO_REASSEMBLY, "-T", "fields", "-E", "occurrence=f"]
-    if where:
-        argv += ["-Y", where]
-    for field in fields:
-        argv += ["-e", field]
-    return [line.split("\t") for line in run(*argv).splitlines()]
+    return tshark_fields(path, *fields, display_filter=where, options=NO_REASSEMBLY)
 
 
 def count(path: Any, where: str) -> int:
@@ -41,13 +36,7 @@ def count(path: Any, where: str) -> int:
     return len(tshark(path, "frame.number", where=where))
 
 
-def ts32(epoch: str) -> int:
-    """tshark's frame.time_epoch ("1089376567.456945000") as an exact 32.32 timestamp, rounded
-    down as mapi converts captures: (ns << 32) // 10**9, which for µs captures is the same as
-    (us << 32) // 10**6."""
-    seconds, _, fraction = epoch.partition(".")
-    nanoseconds = int((fraction + "000000000")[:9])
-    return (int(seconds) << 32) + (nanoseconds << 32) // 10**9
+ts32 = epoch_to_ts32
 
 
 def frames(path: Any) -> list[tuple[int, int, int]]:

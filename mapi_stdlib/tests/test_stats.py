@@ -24,11 +24,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-
-from mapi_core import Flow, MapiError
 from mapi_core.api.compat import mapi_create_offline_device, mapi_delete_offline_device, mapi_start_offline_device
 from mapi_core.testing import run, tool, trace
 from mapi_stdlib.stats import BucketEntry, BurstCategory, Histogram, TopList, burst_category_ranges
+
+from mapi_core import Flow, MapiError, testing
 
 KXUN = "ndpi-4.2-src--1kxun.pcap"            # Ethernet, IPv4 + IPv6, 61 s, one empty second
 SYNSCAN = "ndpi-4.2-src--synscan.pcap"       # 2011 SYNs to many ports, 24 s, many empty seconds
@@ -54,19 +54,10 @@ ONE_SECOND = 1 << 32
 def tshark_fields(name: str, fields: tuple[str, ...], display_filter: str = "",
                   options: tuple[str, ...] = ()) -> list[list[str]]:
     """One row per packet: the first occurrence of each field ('' when absent)."""
-    argv = [tool("tshark"), "-r", str(trace(name)), *options, "-T", "fields", "-E", "occurrence=f"]
-    if display_filter:
-        argv += ["-Y", display_filter]
-    for field in fields:
-        argv += ["-e", field]
-    return [line.split("\t") for line in run(*argv).splitlines()]
+    return testing.tshark_fields(trace(name), *fields, display_filter=display_filter, options=options)
 
 
-def ts32(epoch: str) -> int:
-    """frame.time_epoch ("1470104373.025824000") as a 32.32 timestamp, fraction rounded down."""
-    seconds, _, fraction = epoch.partition(".")
-    nsec = int(fraction.ljust(9, "0")[:9])
-    return int(seconds) << 32 | (nsec << 32) // 10**9
+ts32 = testing.epoch_to_ts32
 
 
 def packets(name: str) -> list[tuple[int, int]]:

@@ -25,10 +25,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from mapi_core.testing import epoch_to_ts32, run, tcpdump_wire_lengths, tool, trace, tshark_fields
+from mapi_stdlib.values import PROTINFO_FIELDS, gap_backward_steps
 
 from mapi_core import Flow, MapiError, default_runtime
-from mapi_core.testing import run, tcpdump_wire_lengths, tool, trace
-from mapi_stdlib.values import PROTINFO_FIELDS, gap_backward_steps
 
 NO_REASSEMBLY = ("-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE")
 TWO_64 = 2**64
@@ -38,21 +38,10 @@ TWO_64 = 2**64
 
 def tshark_rows(path: Path, fields: Sequence[str], display_filter: str | None = None) -> list[list[str]]:
     """One row per frame, one column per field (first occurrence; '' when absent)."""
-    argv = [tool("tshark"), *NO_REASSEMBLY, "-r", str(path), "-T", "fields", "-E", "occurrence=f",
-            "-E", "separator=/t"]
-    if display_filter:
-        argv += ["-Y", display_filter]
-    for field in fields:
-        argv += ["-e", field]
-    return [line.split("\t") for line in run(*argv).splitlines()]
+    return tshark_fields(path, *fields, display_filter=display_filter, options=NO_REASSEMBLY)
 
 
-def ts32(epoch: str) -> int:
-    """MAPI's 32.32 time of tshark's "seconds.nanoseconds": floor(t * 2^32), exactly
-    (for a µs capture floor((us << 32) / 10**6) is the same number)."""
-    seconds, _, fraction = epoch.partition(".")
-    nanoseconds = int(fraction.ljust(9, "0")[:9])
-    return (int(seconds) << 32) | ((nanoseconds << 32) // 10**9)
+ts32 = epoch_to_ts32
 
 
 def tshark_number(text: str) -> int:

@@ -6,17 +6,17 @@ Two ways in, over one runtime::
     from mapi_core import mapi_create_flow, ...     # MAPI's own calls, line by line
 """
 
-from mapi_core.api.compat import *  # noqa: F403  (every mapi_* call)
+import logging as _logging
+
+from mapi_core import constants as _constants
+from mapi_core.api.compat import *  # every mapi_* call
 from mapi_core.api.compat import __all__ as _compat_names
 from mapi_core.api.flow import Flow, FunctionHandle
-from mapi_core.constants import *  # noqa: F403  (MFF_PCAP, FLOW_FINISHED, WAIT, ...)
+from mapi_core.constants import *  # MFF_PCAP, FLOW_FINISHED, WAIT, ...
 from mapi_core.errors import ErrorCode, MapiError, TraceWarning
 from mapi_core.info import DeviceInfo, FlowInfo, FunctionInfo, LibFunctInfo, LibInfo, Result
 from mapi_core.native import ABI_VERSION, get_include
 from mapi_core.runtime import Runtime, default_runtime
-import logging as _logging
-
-from mapi_core import constants as _constants
 
 __version__ = "0.1.0"
 

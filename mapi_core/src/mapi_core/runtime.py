@@ -19,7 +19,6 @@ from typing import Any
 from mapi_core import errors
 from mapi_core.constants import FLOW_INIT, MFF_PCAP
 from mapi_core.devices.base import Device
-from mapi_core.devices.offline import OfflineDevice
 from mapi_core.errors import ErrorCode, MapiError
 from mapi_core.flows import AppliedFunction, Args, FlowRecord, close_files
 from mapi_core.info import DeviceInfo, FlowInfo, FunctionInfo, LibFunctInfo, LibInfo, Result

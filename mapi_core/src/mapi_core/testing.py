@@ -73,3 +73,23 @@ def tcpdump_wire_lengths(path: str | os.PathLike, expression: str) -> list[int]:
     listed = subprocess.run([tool("tshark"), "-r", "-", "-T", "fields", "-e", "frame.len"], input=selected,
                             check=True, capture_output=True).stdout
     return [int(line) for line in listed.decode().split()]
+
+
+def tshark_fields(path: str | os.PathLike, *fields: str, display_filter: str | None = None,
+                  options: tuple[str, ...] = ()) -> list[list[str]]:
+    """One row per frame tshark shows, one column per field (its first occurrence, '' when absent):
+    ``tshark -r FILE [OPTIONS] [-Y FILTER] -T fields -E occurrence=f -e FIELD ...``."""
+    argv = [tool("tshark"), "-r", os.fspath(path), *options, "-T", "fields", "-E", "occurrence=f"]
+    if display_filter:
+        argv += ["-Y", display_filter]
+    for field in fields:
+        argv += ["-e", field]
+    return [line.split("\t") for line in run(*argv).splitlines()]
+
+
+def epoch_to_ts32(epoch: str) -> int:
+    """tshark's ``frame.time_epoch`` ("1470104373.025824000") as MAPI's 32.32 time, exactly:
+    floor(t * 2^32) (for a µs capture, floor((usec << 32) / 10**6) is the same number)."""
+    seconds, _, fraction = epoch.partition(".")
+    nanoseconds = int(fraction.ljust(9, "0")[:9])
+    return int(seconds) << 32 | (nanoseconds << 32) // 10**9

@@ -8,6 +8,7 @@ from typing import Any
 from mapi_core.errors import ErrorCode, MapiError
 from mapi_core.plugins import FunctionDef
 from mapi_core.plugins.arguments import String
+
 from mapi_stdlib.native._stdlib import ffi, lib
 
 _ERRBUF = 512

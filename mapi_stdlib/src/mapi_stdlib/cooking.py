@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import attrs
-
 from mapi_core.errors import ErrorCode, MapiError
 from mapi_core.plugins import FunctionDef
 from mapi_core.plugins.arguments import Int
 from mapi_core.plugins.results import ResultSpec
+
 from mapi_stdlib.native._cooking import ffi, lib
 
 NATIVE = "mapi_stdlib.native._cooking"

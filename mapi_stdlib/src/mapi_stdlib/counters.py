@@ -7,6 +7,7 @@ from typing import Any
 
 from mapi_core.plugins import FunctionDef
 from mapi_core.plugins.results import U64
+
 from mapi_stdlib.native._stdlib import ffi
 
 NATIVE = "mapi_stdlib.native._stdlib"

@@ -17,13 +17,13 @@ from types import ModuleType
 from typing import Any
 
 import attrs
-
-from mapi_core import errors, references
 from mapi_core.errors import ErrorCode, MapiError
 from mapi_core.native import extension
 from mapi_core.plugins import FunctionDef
 from mapi_core.plugins.arguments import FunctionRefList, Int, OutputFile, String, Time
 from mapi_core.plugins.results import ResultSpec
+
+from mapi_core import errors, references
 from mapi_stdlib.records import STAT_RECORD_SIZE
 
 log = logging.getLogger(__name__)

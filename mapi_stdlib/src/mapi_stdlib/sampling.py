@@ -21,8 +21,6 @@ from fractions import Fraction
 from typing import Any
 
 import attrs
-
-from mapi_core import errors
 from mapi_core.errors import ErrorCode, MapiError
 from mapi_core.plugins import FunctionDef
 from mapi_core.plugins.arguments import (
@@ -38,6 +36,8 @@ from mapi_core.plugins.arguments import (
 from mapi_core.plugins.results import ResultSpec
 from mapi_core.references import U64_KINDS, bind, check_source, describe
 from mapi_core.timestamps import ONE_SECOND, parse_time
+
+from mapi_core import errors
 from mapi_stdlib.native._sampling import ffi, lib
 
 NATIVE = "mapi_stdlib.native._sampling"
@@ -74,7 +74,7 @@ _RING_HEADER = struct.Struct(_ENDIAN + "QII")      # written, capacity, stopped 
 
 def _no_value(raw: bytes) -> None:
     """Ring results have no value without their reader (``read()`` goes through it)."""
-    return None
+    return
 
 
 class _RingCursor:

@@ -22,13 +22,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import attrs
-
-from mapi_core import errors, references, timestamps
 from mapi_core.errors import ErrorCode, MapiError
 from mapi_core.native import extension
 from mapi_core.plugins import FunctionDef
 from mapi_core.plugins.arguments import Argument, ArgumentError, FlowRef, FunctionRef, Int
 from mapi_core.plugins.results import ResultSpec
+
+from mapi_core import errors, references, timestamps
 from mapi_stdlib.records import STAT_RECORD_SIZE, StatRecord
 
 NATIVE = "mapi_stdlib.native._stats"

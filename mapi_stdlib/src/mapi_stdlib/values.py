@@ -15,13 +15,13 @@ from types import ModuleType
 from typing import Any
 
 import attrs
-
-from mapi_core import errors, references
 from mapi_core.errors import ErrorCode, MapiError
 from mapi_core.native import extension
 from mapi_core.plugins import FunctionDef
 from mapi_core.plugins.arguments import ArgumentError, FlowRef, FunctionRef, Int, String
 from mapi_core.plugins.results import U64, ResultSpec
+
+from mapi_core import errors, references
 
 NATIVE = "mapi_stdlib.native._values"
 _ENDIAN = "<" if sys.byteorder == "little" else ">"

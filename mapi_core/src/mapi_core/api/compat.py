@@ -64,7 +64,7 @@ def mapi_create_flow(dev: str) -> int:
 
 
 @_mapi_call(None)
-def mapi_create_offline_device(path: str | os.PathLike, format: int = MFF_PCAP) -> str | None:  # noqa: A002
+def mapi_create_offline_device(path: str | os.PathLike, format: int = MFF_PCAP) -> str | None:
     return default_runtime().create_offline_device(path, format)
 
 
@@ -81,7 +81,7 @@ def mapi_delete_offline_device(dev: str) -> int:
 
 
 @_mapi_call(-1)
-def mapi_create_offline_flow(path: str | os.PathLike, format: int = MFF_PCAP) -> int:  # noqa: A002
+def mapi_create_offline_flow(path: str | os.PathLike, format: int = MFF_PCAP) -> int:
     """MAPI 1.x's convenience: a flow on a trace file; reading starts at connect."""
     return default_runtime().create_offline_flow(path, format)
 

@@ -9,8 +9,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from mapi_core.cli._common import MapiGroup, echo_json, out
 from mapi_core import constants
+from mapi_core.cli._common import MapiGroup, echo_json, out
 from mapi_core.constants import DEVICE_STATUS_NAMES
 from mapi_core.devices.base import Device
 from mapi_core.plugins.types import DeviceDef

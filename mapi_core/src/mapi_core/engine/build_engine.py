@@ -28,7 +28,7 @@ def _declarations(header: Path) -> str:
 def _abi_declarations() -> str:
     """The region of mapi/abi.h marked for cffi (the packet header and process signature)."""
     text = (INCLUDE_DIR / "mapi" / "abi.h").read_text()
-    match = re.search(r"@cdef-begin[^\n]*\n(.*?)/\* @cdef-end \*/", text, re.S)
+    match = re.search(r"@cdef-begin[^\n]*\n(.*?)/\* @cdef-end \*/", text, re.DOTALL)
     if match is None:
         raise RuntimeError("mapi/abi.h lost its @cdef-begin/@cdef-end markers")
     return "#define MAPI_ABI_VERSION " + re.search(r"#define MAPI_ABI_VERSION (\d+)", text)[1] + "\n" + match[1]

@@ -48,7 +48,7 @@ class Argument:
     def optional(self) -> bool:
         return self.default is not _NO_DEFAULT
 
-    def convert(self, value: Any, resolver: "ReferenceResolver") -> Any:
+    def convert(self, value: Any, resolver: ReferenceResolver) -> Any:
         """Returns the value the hooks receive, or raises ArgumentError."""
         raise NotImplementedError
 
@@ -66,7 +66,7 @@ class Int(Argument):
     maximum: int = INT32_MAX
     choices: Mapping[str, int] | None = None
 
-    def convert(self, value: Any, resolver: "ReferenceResolver") -> int:
+    def convert(self, value: Any, resolver: ReferenceResolver) -> int:
         if self.choices is not None and isinstance(value, str):
             try:
                 return self.choices[value]
@@ -96,7 +96,7 @@ class UInt64(Argument):
     minimum: int = 0
     maximum: int = UINT64_MAX
 
-    def convert(self, value: Any, resolver: "ReferenceResolver") -> int:
+    def convert(self, value: Any, resolver: ReferenceResolver) -> int:
         number = _check_int(value)
         if not self.minimum <= number <= self.maximum:
             raise ArgumentError(f"{number} is outside {self.minimum}..{self.maximum}")
@@ -112,7 +112,7 @@ class Char(Argument):
 
     letter: ClassVar[str] = "c"
 
-    def convert(self, value: Any, resolver: "ReferenceResolver") -> int:
+    def convert(self, value: Any, resolver: ReferenceResolver) -> int:
         if isinstance(value, (str, bytes)) and len(value) == 1:
             return ord(value)
         number = _check_int(value)
@@ -129,7 +129,7 @@ class String(Argument):
     allow_empty: bool = False
     max_length: int = 65536
 
-    def convert(self, value: Any, resolver: "ReferenceResolver") -> str:
+    def convert(self, value: Any, resolver: ReferenceResolver) -> str:
         if not isinstance(value, str):
             raise ArgumentError(f"expected a string, got {type(value).__name__} {value!r}")
         if not value and not self.allow_empty:
@@ -150,7 +150,7 @@ class Time(Argument):
 
     letter: ClassVar[str] = "s"
 
-    def convert(self, value: Any, resolver: "ReferenceResolver") -> timestamps.TimeSpec:
+    def convert(self, value: Any, resolver: ReferenceResolver) -> timestamps.TimeSpec:
         if not isinstance(value, str):
             raise ArgumentError(f"expected a time string such as '10s', got {type(value).__name__} {value!r}")
         try:
@@ -168,7 +168,7 @@ class FlowRef(Argument):
 
     letter: ClassVar[str] = "r"
 
-    def convert(self, value: Any, resolver: "ReferenceResolver") -> Any:
+    def convert(self, value: Any, resolver: ReferenceResolver) -> Any:
         return resolver.flow(value)
 
     def describe(self) -> str:
@@ -181,7 +181,7 @@ class FunctionRef(Argument):
 
     letter: ClassVar[str] = "f"
 
-    def convert(self, value: Any, resolver: "ReferenceResolver") -> Any:
+    def convert(self, value: Any, resolver: ReferenceResolver) -> Any:
         return resolver.function(value)
 
     def describe(self) -> str:
@@ -195,7 +195,7 @@ class FunctionRefList(Argument):
 
     letter: ClassVar[str] = "S"
 
-    def convert(self, value: Any, resolver: "ReferenceResolver") -> tuple[Any, ...]:
+    def convert(self, value: Any, resolver: ReferenceResolver) -> tuple[Any, ...]:
         if isinstance(value, str):
             pairs = []
             for item in value.split(","):
@@ -228,7 +228,7 @@ class OutputFile(Argument):
 
     letter: ClassVar[str] = "w"
 
-    def convert(self, value: Any, resolver: "ReferenceResolver") -> Any:
+    def convert(self, value: Any, resolver: ReferenceResolver) -> Any:
         if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
             raise ArgumentError(f"expected a file name, got {value!r}")
         try:
