@@ -64,6 +64,22 @@ def count(path: str | Path, expression: str) -> FlowRun:
         return FlowRun(int(packets.read()), int(octets.read()), elapsed)
 
 
+def filter_count(path: str | Path, functions: Sequence[tuple]) -> FlowRun:
+    """[each (NAME, *args) of ``functions``..., PKT_COUNTER, BYTE_COUNTER] over the trace."""
+    import mapi_core
+
+    with mapi_core.Flow(str(path)) as flow:
+        for name, *args in functions:
+            flow.apply(name, *args)
+        packets = flow.apply("PKT_COUNTER")
+        octets = flow.apply("BYTE_COUNTER")
+        started = time.perf_counter()
+        flow.connect()
+        flow.wait()
+        elapsed = time.perf_counter() - started
+        return FlowRun(int(packets.read()), int(octets.read()), elapsed)
+
+
 def chain(path: str | Path, functions: Sequence[str]) -> float:
     """A flow applying each of ``functions`` (no arguments) over the trace; connect-to-end seconds."""
     import mapi_core

@@ -18,16 +18,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-
-from mapi_core import __version__
-from mapi_core.cli import cli
-from mapi_core.cli import cmd_functions
+from mapi_core.cli import cli, cmd_functions
 from mapi_core.cli.cmd_devices import network_interfaces
 from mapi_core.cli.cmd_worm import WEB_FILTER, WORM_SEARCH
 from mapi_core.plugins import hookimpl
 from mapi_core.plugins.manager import Registry
 from mapi_core.runtime import Runtime, default_runtime
 from mapi_core.testing import run, tool, trace
+
+from mapi_core import __version__
 
 #: tshark display filters selecting what the BPF expressions select: BPF without the ``vlan``
 #: keyword skips 802.1Q frames, tcp[] reads IPv4 only, and ICMP errors quote TCP headers.

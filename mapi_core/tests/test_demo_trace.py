@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 from click.testing import CliRunner
 from mapi_core.cli import cli
-from mapi_core.cli.cmd_worm import DEMO_TRACE, WEB_FILTER, WORM_FILTER
-from mapi_core.testing import tcpdump_wire_lengths
+from mapi_core.cli.cmd_worm import DEMO_TRACE, WEB_FILTER, WORM_SEARCH
+from mapi_core.testing import tcpdump_wire_lengths, tool
 from mapi_core.tracegen import generate
 
 
@@ -22,7 +23,14 @@ def test_mapi_worm_without_a_trace_reads_the_demo() -> None:
     result = CliRunner().invoke(cli, ["worm", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    web, worm = tcpdump_wire_lengths(DEMO_TRACE, WEB_FILTER), tcpdump_wire_lengths(DEMO_TRACE, WORM_FILTER)
+    web = tcpdump_wire_lengths(DEMO_TRACE, WEB_FILTER)
+    # tcpdump -r demo.pcap -w - 'tcp dst port 80' | tshark -r - -Y 'frame contains "GET /default.ida?"'
+    #   -T fields -e frame.len
+    selected = subprocess.run([tool("tcpdump"), "-r", str(DEMO_TRACE), "-w", "-", WEB_FILTER], check=True,
+                              capture_output=True).stdout
+    listed = subprocess.run([tool("tshark"), "-r", "-", "-Y", f'frame contains "{WORM_SEARCH}"', "-T", "fields",
+                             "-e", "frame.len"], input=selected, check=True, capture_output=True).stdout
+    worm = [int(length) for length in listed.split()]
     assert worm, "the demo must contain Code Red requests"
     assert report["web"] == {"packets": len(web), "bytes": sum(web)}
     assert report["worm"] == {"packets": len(worm), "bytes": sum(worm)}

@@ -18,8 +18,16 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mapi_core.api.compat import (
-    mapi_apply_function, mapi_close_flow, mapi_connect, mapi_create_flow, mapi_create_offline_device,
-    mapi_delete_offline_device, mapi_get_device_info, mapi_get_flow_info, mapi_read_error, mapi_read_results,
+    mapi_apply_function,
+    mapi_close_flow,
+    mapi_connect,
+    mapi_create_flow,
+    mapi_create_offline_device,
+    mapi_delete_offline_device,
+    mapi_get_device_info,
+    mapi_get_flow_info,
+    mapi_read_error,
+    mapi_read_results,
     mapi_start_offline_device,
 )
 from mapi_core.cli._common import echo_json, err, out
@@ -30,29 +38,10 @@ from mapi_core.runtime import default_runtime
 T = TypeVar("T")
 
 CODE_RED_REQUEST = b"GET /default.ida?"
-#: Where the TCP payload starts: the data-offset nibble (tcp[12] >> 4) times 4, as tcpdump computes it.
-TCP_PAYLOAD = "((tcp[12:1] & 0xf0) >> 2)"
-
-
-def payload_starts_with(prefix: bytes) -> str:
-    """A BPF expression true when the TCP payload starts with ``prefix`` (IPv4, as libpcap's tcp[])."""
-    tests, at = [], 0
-    while at < len(prefix):
-        size = next(n for n in (4, 2, 1) if len(prefix) - at >= n)
-        offset = TCP_PAYLOAD if at == 0 else f"{TCP_PAYLOAD} + {at}"
-        tests.append(f"tcp[{offset}:{size}] = 0x{prefix[at:at + size].hex()}")
-        at += size
-    return " and ".join(tests)
-
-
 WEB_FILTER = "tcp dst port 80"
 #: Flow 2's STR_SEARCH pattern: the request itself (no pipe or backslash, so every character
 #: stands for itself), searched anywhere in the captured frame.
 WORM_SEARCH = CODE_RED_REQUEST.decode()
-#: Not used by the command: the same question asked of BPF alone (IPv4, the request at the very
-#: start of the TCP payload), for tools without a string search.  It agrees with flow 2 on traffic
-#: where the request only ever starts a segment, such as the bundled demo trace.
-WORM_FILTER = f"{WEB_FILTER} and {payload_starts_with(CODE_RED_REQUEST)}"
 POLL_SECONDS = 0.02
 #: The bundled sample: tracegen.generate(path, 1500, seed=2004, worm_fraction=0.5)
 DEMO_TRACE = Path(__file__).resolve().parent.parent / "data" / "demo.pcap"
