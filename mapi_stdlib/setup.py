@@ -3,6 +3,6 @@
 from setuptools import setup
 
 BUILD = "src/mapi_stdlib/native/build_native.py"
-MODULES = ("stdlib", "search", "sampling", "values", "stats", "res2file", "cooking")
+MODULES = ("stdlib", "search", "sampling", "values", "stats", "res2file", "cooking", "output", "buffer")
 
 setup(cffi_modules=[f"{BUILD}:{module}_ffi" for module in MODULES])

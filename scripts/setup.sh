@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Sets up everything mapi needs on a Debian machine, idempotently:
 #   system packages (libpcap headers, a C compiler, tcpdump/tshark/capinfos as test oracles,
-#   valgrind for the benchmarks), a virtual environment in .venv, and every distribution of the
-#   workspace installed editable.  Safe to run again; it only installs what is missing.
+#   valgrind for the benchmarks, tcpreplay for the live capture tests), a virtual environment in
+#   .venv, and every distribution of the workspace installed editable.  Safe to run again; it
+#   only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential python3-dev python3-venv libpcap-dev libpcre2-dev tcpdump tshark valgrind)
+packages=(build-essential python3-dev python3-venv libpcap-dev libpcre2-dev tcpdump tshark valgrind iproute2 tcpreplay)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")

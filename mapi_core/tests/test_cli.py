@@ -128,7 +128,7 @@ def test_libraries_list() -> None:
     assert "core" in result.stdout and "stdflib" in result.stdout and "mapi-stdlib" in result.stdout
     data = json.loads(mapi("libraries", "list", "--json").stdout)
     by_name = {lib["name"]: lib for lib in data["libraries"]}
-    assert by_name["core"]["devices"] == ["pcapfile"]
+    assert by_name["core"]["devices"] == ["pcapfile", "nic"]
     assert set(by_name["stdflib"]["functions"]) >= {"PKT_COUNTER", "BYTE_COUNTER", "BPF_FILTER"}
     assert data["load_errors"] == []
 
@@ -136,7 +136,7 @@ def test_libraries_list() -> None:
 def test_devices_list() -> None:
     result = mapi("devices", "list")
     assert result.exit_code == 0, result.output
-    assert "pcapfile" in result.stdout and "MFF_PCAP" in result.stdout and "later version" in result.stdout
+    assert "pcapfile" in result.stdout and "MFF_PCAP" in result.stdout and "Network interfaces" in result.stdout
     data = json.loads(mapi("devices", "list", "--json").stdout)
     [kind] = [k for k in data["kinds"] if k["name"] == "pcapfile"]
     assert kind["live"] is False and {"code": 0, "name": "MFF_PCAP"} in kind["formats"]

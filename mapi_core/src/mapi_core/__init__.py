@@ -16,6 +16,7 @@ from mapi_core.constants import *  # MFF_PCAP, FLOW_FINISHED, WAIT, ...
 from mapi_core.errors import ErrorCode, MapiError, TraceWarning
 from mapi_core.info import DeviceInfo, FlowInfo, FunctionInfo, LibFunctInfo, LibInfo, Result
 from mapi_core.native import ABI_VERSION, get_include
+from mapi_core.packets import Packet
 from mapi_core.runtime import Runtime, default_runtime
 
 __version__ = "0.1.0"
@@ -34,6 +35,7 @@ __all__ = [
     "LibFunctInfo",
     "LibInfo",
     "MapiError",
+    "Packet",
     "Result",
     "Runtime",
     "TraceWarning",

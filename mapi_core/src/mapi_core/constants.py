@@ -10,6 +10,9 @@ MFF_RAW = 1
 MFF_DAG_ERF = 2
 MFF_COMBO6 = 3
 MFF_NAPATECH = 4
+# mapi's additions (TO_FILE output formats; MFF_PCAP writes µs pcap, as MAPI's did)
+MFF_PCAP_NS = 5    # pcap with nanosecond timestamps (magic 0xa1b23c4d)
+MFF_PCAPNG = 6     # pcapng, nanosecond timestamps (if_tsresol 9)
 
 # enum mapi_flow_status
 FLOW_INIT = 0

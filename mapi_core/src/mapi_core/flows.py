@@ -238,24 +238,42 @@ class FlowRecord:
             reaching = passed
         return result
 
+    @staticmethod
+    def _run_hook(function: AppliedFunction, hook: str) -> None:
+        try:
+            call_hook(function.implementation, hook)
+        except Exception:
+            log.exception("%s (fid %d): %s failed", function.name, function.fid, hook)
+
     def _cleanup_functions(self) -> None:
         """Runs ``cleanup`` and ``client_cleanup`` where their ``init`` ran; a failing hook is
         logged and does not stop the others."""
         for function in self.functions:
             for hook, flag in (("cleanup", "initialized"), ("client_cleanup", "client_initialized")):
                 if getattr(function, flag):
-                    try:
-                        call_hook(function.implementation, hook)
-                    except Exception:
-                        log.exception("%s (fid %d): %s failed", function.name, function.fid, hook)
+                    self._run_hook(function, hook)
                     setattr(function, flag, False)
             close_files(function.args.values())
 
+    def _close_readers(self) -> None:
+        """The reader side of close, run while the flow is still on its device, as MAPI ran
+        ``client_cleanup`` in the client before the daemon's cleanup: ``client_cleanup`` of every
+        function whose ``init`` or ``client_init`` ran (embedded, the reader side of a connected
+        function exists from connect on), once.  Blocked readers return, and a device thread that
+        waits for a reader (TO_BUFFER's offline back-pressure) is released, so that detaching
+        never waits for a reader that will not come."""
+        for function in self.functions:
+            if function.client_initialized or function.initialized:
+                function.client_initialized = False
+                self._run_hook(function, "client_cleanup")
+
     def close(self) -> None:
-        """Detaches from the device (no process() runs after this), then cleans up."""
+        """Closes the reader side (``client_cleanup``), detaches from the device (no process()
+        runs after this), then cleans up (``cleanup``)."""
+        self.status = FLOW_CLOSED
+        self._close_readers()
         if self.engine is not None:
             lib.mapi_dev_detach(self.device.engine, self.engine)
-        self.status = FLOW_CLOSED
         self._cleanup_functions()
         with self._engine_lock:
             engine, self.engine = self.engine, None

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from mapi_core import errors
+from mapi_core.config import Config, ConfigCache
 from mapi_core.constants import FLOW_INIT, MFF_PCAP
 from mapi_core.devices.base import Device
+from mapi_core.devices.stats import DeviceStats, device_stats
 from mapi_core.errors import ErrorCode, MapiError
 from mapi_core.flows import AppliedFunction, Args, FlowRecord, close_files
 from mapi_core.info import DeviceInfo, FlowInfo, FunctionInfo, LibFunctInfo, LibInfo, Result
@@ -68,6 +71,7 @@ class Runtime:
         self._flows: dict[int, FlowRecord] = {}
         self._next_fd = 1
         self._device_counter = 0
+        self._config = ConfigCache()
 
     # -- registry ------------------------------------------------------------------------
 
@@ -128,17 +132,112 @@ class Runtime:
         device = self.device(name)
         if not device.offline:
             raise MapiError(ErrorCode.MAPID_NO_DEVICE, f"{name} is not an offline device")
-        device.stop()
         with self._lock:
+            # flows first: closing releases a device thread that waits for a reader (TO_BUFFER)
             for flow in [f for f in self._flows.values() if f.device is device]:
                 flow.close()
                 del self._flows[flow.fd]
             del self._devices[name]
+        device.stop()
         device.close()
 
     def devices(self) -> list[Device]:
         with self._lock:
             return list(self._devices.values())
+
+    # -- live devices ----------------------------------------------------------------------
+
+    @property
+    def config(self) -> Config:
+        """The configuration file's devices and options (mapi_core.config), re-read when it changes."""
+        with self._lock:
+            return self._config.get()
+
+    def _open_device(self, request: str) -> Device | None:
+        """The open device ``request`` designates: its name, a configured alias, its interface."""
+        if request in self._devices:
+            return self._devices[request]
+        entry = self.config.find(request)
+        name = entry.name if entry is not None else request
+        if name in self._devices:
+            return self._devices[name]
+        interface = entry.interface if entry is not None else request
+        return next((d for d in self._devices.values() if getattr(d, "interface", None) == interface), None)
+
+    def _live_device(self, request: str, options: dict[str, Any] | None = None) -> Device:
+        """The live device ``request`` designates, opened now if it is not open yet: a configured
+        device (name or alias) or a network interface.  Open failures are error 1026."""
+        with self._lock:
+            device = self._open_device(request)
+            if device is not None:
+                if options:
+                    raise MapiError(ErrorCode.MFUNCT_INVALID_ARGUMENT,
+                                    f"{device.name} is already open: its options cannot change now")
+                return device
+            config = self.config
+            entry = config.find(request)
+            if entry is None and (re.search(r"[/:@\s]", request) or not request):
+                raise MapiError(ErrorCode.MAPID_NO_DRIVER, (
+                    f"no driver for device {request!r}: not an open device, a configured device or alias, "
+                    "nor a network interface (trace files become devices through mapi_create_offline_device, "
+                    "or Flow('file.pcap'))"))
+            driver = entry.driver if entry is not None else "nic"
+            kinds = [k for k in self.registry.devices if k.live and k.name == driver]
+            if not kinds:
+                raise MapiError(ErrorCode.MAPID_NO_DRIVER,
+                                f"no installed library provides live devices of kind {driver!r}")
+            module, _, attribute = kinds[0].opener.partition(":")
+            opener = getattr(importlib.import_module(module), attribute)
+            self._device_counter += 1
+            name = entry.name if entry is not None else request
+            device = opener(name, self._device_counter, kinds[0].device_oid,
+                            entry.interface if entry is not None else request,
+                            entry.description if entry is not None else "",
+                            options=config.options(entry, **(options or {})))
+            device.alias = ", ".join(entry.aliases) if entry is not None else ""
+            self._devices[name] = device
+            return device
+
+    def open_live_device(self, interface: str, *, snaplen: int | None = None, promisc: bool | None = None,
+                         buffer_size: int | str | None = None, backend: str | None = None,
+                         timeout_ms: int | None = None, immediate: bool | None = None) -> str:
+        """Opens a network interface (or a configured device) with these options, overriding the
+        configuration file's; returns the device name for ``create_flow`` / ``Flow(name)``.
+
+        The device stays open until :meth:`close_live_device` (a device opened by ``create_flow``
+        closes with its last flow).  Capture starts at the first connect.
+        """
+        options = {"snaplen": snaplen, "promisc": promisc, "buffer_size": buffer_size, "backend": backend,
+                   "timeout_ms": timeout_ms, "immediate": immediate}
+        if not isinstance(interface, str):
+            raise MapiError(ErrorCode.MAPI_DEVICE_INFO_ERR, f"an interface name is a string, not {interface!r}")
+        device = self._live_device(interface, {k: v for k, v in options.items() if v is not None})
+        device.held = True
+        return device.name
+
+    def close_live_device(self, name: str) -> None:
+        """Closes a live device and every flow on it."""
+        with self._lock:
+            device = self._open_device(name) if isinstance(name, str) else None
+            if device is None or not getattr(device, "live", False):
+                raise MapiError(ErrorCode.MAPID_NO_DEVICE, f"{name!r} is not an open live device")
+            for flow in [f for f in self._flows.values() if f.device is device]:
+                flow.close()
+                del self._flows[flow.fd]
+            del self._devices[device.name]
+        device.close()
+
+    def stats(self, name: str) -> DeviceStats:
+        """``mapi_stats``: the counters of an open device (received, dropped by the kernel and by
+        the interface, processed, dropped by functions and by the engine)."""
+        if name is None or not isinstance(name, str):
+            raise MapiError(ErrorCode.MAPI_DEVICE_INFO_ERR, f"mapi_stats needs a device name, not {name!r}")
+        with self._lock:
+            device = self._open_device(name)
+        if device is None:
+            raise MapiError(ErrorCode.MAPI_STATS_ERROR,
+                            f"{name!r} is not open: statistics exist while a flow uses the device")
+        return device_stats(device)
 
     # -- flows ---------------------------------------------------------------------------
 
@@ -151,9 +250,9 @@ class Runtime:
             if ":" in device_name:
                 raise MapiError(ErrorCode.MAPID_NO_DRIVER,
                                 f"{device_name!r} names remote probes (DiMAPI), which this version cannot reach")
-            raise MapiError(ErrorCode.MAPID_NO_DRIVER, (
-                f"no driver for device {device_name!r}: this version reads trace files "
-                "(mapi_create_offline_device, or Flow('file.pcap')); live capture is not available yet"))
+            # a network interface or configured device: opened on its first flow (MAPI)
+            with self._lock:
+                return self._add_flow(self._live_device(device_name), owns_device=False)
         return self._add_flow(self._devices[device_name], owns_device=False)
 
     def create_offline_flow(self, path: str | os.PathLike, file_format: int = MFF_PCAP) -> int:
@@ -242,6 +341,8 @@ class Runtime:
         flow = self.flow(fd)
         if flow.status != FLOW_INIT:
             raise MapiError(ErrorCode.MDLIB_FLOW_ALREADY_ACTIVE, f"flow {fd} is already connected")
+        if getattr(flow.device, "live", False):
+            flow.device.start()   # a live device captures from its first connect on (MAPI)
         flow.connect()
         if flow.owns_device:
             flow.device.start()
@@ -277,11 +378,19 @@ class Runtime:
         with self._lock:
             del self._flows[fd]
         flow.close()
+        device = flow.device
         if flow.owns_device:
-            device = flow.device
             with self._lock:
                 self._devices.pop(device.name, None)
             device.close()   # stops its reader first
+        elif getattr(device, "live", False) and not device.held:
+            # a live device opened by create_flow closes with its last flow
+            with self._lock:
+                last = not any(f.device is device for f in self._flows.values())
+                if last:
+                    self._devices.pop(device.name, None)
+            if last:
+                device.close()
 
     def wait(self, fd: int, timeout: float | None = None) -> None:
         """Blocks until an offline flow's device has read its whole trace."""

@@ -93,3 +93,29 @@ def epoch_to_ts32(epoch: str) -> int:
     seconds, _, fraction = epoch.partition(".")
     nanoseconds = int(fraction.ljust(9, "0")[:9])
     return int(seconds) << 32 | (nanoseconds << 32) // 10**9
+
+
+#: Linux capability bits (linux/capability.h) that live-capture tests need.
+CAPABILITIES = {"CAP_NET_ADMIN": 12, "CAP_NET_RAW": 13, "CAP_SYS_ADMIN": 21}
+
+
+def lacking_capabilities(*names: str) -> list[str]:
+    """The capabilities among ``names`` this process does not have (all of them off Linux)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return list(names)
+    effective = next((int(line.split()[1], 16) for line in status.splitlines() if line.startswith("CapEff:")), 0)
+    return [name for name in names if not effective >> CAPABILITIES[name] & 1]
+
+
+def require_capabilities(*names: str, purpose: str) -> None:
+    """Skips the test when this process lacks capabilities it needs for ``purpose``.
+
+    Unlike a missing trace or tool, this skips under CI too: capabilities belong to the machine
+    (a container may drop them even for root), not to the repository.  With the capabilities,
+    whatever then fails is a real failure.
+    """
+    lacking = lacking_capabilities(*names)
+    if lacking:
+        pytest.skip(f"{purpose} needs {' and '.join(lacking)} (run as root, with them not dropped)")

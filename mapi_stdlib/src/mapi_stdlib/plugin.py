@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from mapi_core.plugins import FunctionDef, hookimpl
 
-FAMILIES = ("counters", "bpf", "search", "sampling", "values", "stats", "res2file", "cooking")
+FAMILIES = ("counters", "bpf", "search", "sampling", "values", "stats", "res2file", "cooking", "output", "buffer")
 
 
 @hookimpl

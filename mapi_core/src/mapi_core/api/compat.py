@@ -18,10 +18,12 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from mapi_core import errors
+from mapi_core import errors, packets
 from mapi_core.constants import MFF_PCAP
-from mapi_core.errors import MapiError
+from mapi_core.devices.stats import DeviceStats
+from mapi_core.errors import ErrorCode, MapiError
 from mapi_core.info import DeviceInfo, FlowInfo, FunctionInfo, LibFunctInfo, LibInfo, Result
+from mapi_core.packets import Packet
 from mapi_core.runtime import default_runtime
 
 _state = threading.local()
@@ -128,6 +130,43 @@ def mapi_read_results(fd: int, fid: int, timeout: float | None = None) -> Result
     return default_runtime().read_result(fd, fid, timeout)
 
 
+@_mapi_call(None)
+def mapi_get_next_pkt(fd: int, fid: int, timeout: float | None = None) -> Packet | None:
+    """The next packet of the TO_BUFFER ``fid``, or None: TO_BUFFER(WAIT) waits for one (at most
+    ``timeout`` seconds, then None with error 6160), NOWAIT returns None when none is buffered,
+    and both return None without an error once an offline trace has been read or the flow is
+    closed.  Unlike MAPI's pointer into the ring, the Packet is the caller's to keep."""
+    return packets.next_packet(default_runtime(), fd, fid, timeout)
+
+
+@_mapi_call(-1)
+def mapi_loop(fd: int, fid: int, cnt: int, callback: Callable[[Packet], Any]) -> int:
+    """Calls ``callback(packet)`` for the packets of the TO_BUFFER ``fid``: ``cnt`` of them
+    (``cnt`` <= 0: until there are no more).  Returns 0 after ``cnt`` packets or when
+    mapi_get_next_pkt gives None (end of an offline trace, closed flow, NOWAIT with an empty
+    buffer); the error code if a read fails on the way; -1 if the call is wrong (6147, 6145,
+    6143, 7004 without a callback, as MAPI).  An exception of the callback propagates."""
+    runtime = default_runtime()
+    packets.connected_flow(runtime, fd, fid)
+    if not callable(callback):
+        raise MapiError(ErrorCode.MFUNCT_INVALID_ARGUMENT_4, f"mapi_loop: argument 4 (callback) {callback!r} is not callable")
+    if isinstance(cnt, bool) or not isinstance(cnt, int):
+        raise MapiError(ErrorCode.MFUNCT_INVALID_ARGUMENT_3, f"mapi_loop: argument 3 (cnt) {cnt!r} is not an integer")
+    source = packets.packet_function(runtime, fd, fid).implementation
+    delivered = 0
+    while cnt <= 0 or delivered < cnt:
+        try:
+            packet = source.next_packet()
+        except MapiError as err:
+            _set_error(err.code, err.detail or err.message)
+            return err.code
+        if packet is None:
+            return 0
+        callback(packet)
+        delivered += 1
+    return 0
+
+
 @_mapi_call(-1)
 def mapi_close_flow(fd: int) -> int:
     default_runtime().close_flow(fd)
@@ -182,6 +221,16 @@ def mapi_get_libfunct_info(libnum: int, fnum: int) -> LibFunctInfo | None:
 @_mapi_call(None)
 def mapi_get_next_libfunct_info(libnum: int, fnum: int) -> LibFunctInfo | None:
     return default_runtime().libfunct_info(libnum, max(fnum, -1) + 1)
+
+
+@_mapi_call(None)
+def mapi_stats(dev: str) -> DeviceStats | None:
+    """The statistics of an open device (MAPI's ``struct mapi_stat`` and mapi's own drop
+    counters, see :class:`mapi_core.devices.stats.DeviceStats`), or None: 6157 without a device
+    name, 8004 for a device that is not open (MAPI's code for unknown devices too).  A trace
+    file's device reports the packets read as received.  MAPI filled an array and returned how
+    many entries; this returns the one record of a local device."""
+    return default_runtime().stats(dev)
 
 
 @_mapi_call(-1)

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
+from mapi_core import packets as _packets
 from mapi_core.constants import FLOW_STATUS_NAMES, MFF_PCAP
-from mapi_core.errors import TraceWarning
+from mapi_core.errors import ErrorCode, MapiError, TraceWarning
 from mapi_core.info import FlowInfo, FunctionInfo, Result
+from mapi_core.packets import Packet
 from mapi_core.runtime import Runtime, default_runtime
 
 
@@ -50,6 +53,17 @@ class FunctionHandle:
         """Name, library, and the packets the function saw and passed."""
         return self.flow.runtime.function_info(self.flow.fd, self.fid)
 
+    def next_packet(self, timeout: float | None = None) -> Packet | None:
+        """The next packet of a TO_BUFFER (``mapi_get_next_pkt``): WAIT waits for one (MapiError
+        6160 after ``timeout`` seconds), NOWAIT returns None when none is buffered; None once an
+        offline trace has been read or the flow closed."""
+        return _packets.next_packet(self.flow.runtime, self.flow.fd, self.fid, timeout)
+
+    def __iter__(self) -> Iterator[Packet]:
+        """``for packet in handle``: every packet of a TO_BUFFER, waiting for each (in either
+        mode), until the offline trace has been read or the flow is closed."""
+        return _packets.iterate(_packets.packet_function(self.flow.runtime, self.flow.fd, self.fid))
+
     def __repr__(self) -> str:
         return f"<FunctionHandle {self.name} fid={self.fid} flow={self.flow.fd}>"
 
@@ -57,15 +71,27 @@ class FunctionHandle:
 class Flow:
     """A flow of packets from a device, with functions applied in order.
 
-    ``device`` is a trace file path (a flow on its own offline device, read from connect on) or
-    the name of an existing device (e.g. one made by ``mapi_create_offline_device``).
+    ``device`` is a trace file path (a flow on its own offline device, read from connect on), a
+    network interface or configured device name (live capture from connect on), or the name of
+    an existing device (e.g. one made by ``mapi_create_offline_device``).  ``live_options``
+    (``snaplen``, ``promisc``, ``buffer_size``, ``backend``, ``timeout_ms``, ``immediate``) open
+    the interface with these settings instead of the configuration file's; the flow then owns
+    that device and closes it with itself.
     """
 
     def __init__(self, device: str | os.PathLike, *, file_format: int = MFF_PCAP,
-                 runtime: Runtime | None = None) -> None:
+                 runtime: Runtime | None = None, **live_options: Any) -> None:
         self.runtime = runtime or default_runtime()
         name = os.fspath(device)
-        if name not in {d.name for d in self.runtime.devices()} and os.path.exists(name):
+        self._live_device: str | None = None
+        if live_options:
+            self._live_device = self.runtime.open_live_device(name, **live_options)
+            try:
+                self.fd = self.runtime.create_flow(self._live_device)
+            except BaseException:
+                self.runtime.close_live_device(self._live_device)
+                raise
+        elif name not in {d.name for d in self.runtime.devices()} and os.path.exists(name):
             self.fd = self.runtime.create_offline_flow(name, file_format)
         else:
             self.fd = self.runtime.create_flow(name)
@@ -99,6 +125,19 @@ class Flow:
         """connect() and wait(): reads a whole trace."""
         return self.connect().wait(timeout)
 
+    def packets(self, function: FunctionHandle | int | None = None) -> Iterator[Packet]:
+        """Iterates the packets of the flow's TO_BUFFER (``function``, a handle or fid, names
+        one when the flow has several); see :meth:`FunctionHandle.__iter__`."""
+        if function is None:
+            sources = [f.fid for f in self.runtime.flow(self.fd).functions
+                       if callable(getattr(f.implementation, "next_packet", None))]
+            if len(sources) != 1:
+                found = "no TO_BUFFER" if not sources else f"{len(sources)} (fids {sources}): name one"
+                raise MapiError(ErrorCode.MAPI_INVALID_FID_FUNCID, f"flow {self.fd} has {found}")
+            function = sources[0]
+        fid = function.fid if isinstance(function, FunctionHandle) else function
+        return _packets.iterate(_packets.packet_function(self.runtime, self.fd, fid))
+
     def info(self) -> FlowInfo:
         return self.runtime.flow_info(self.fd)
 
@@ -109,7 +148,11 @@ class Flow:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self.runtime.close_flow(self.fd)
+            try:
+                self.runtime.close_flow(self.fd)
+            finally:
+                if self._live_device is not None:
+                    self.runtime.close_live_device(self._live_device)
 
     def __enter__(self) -> Flow:
         return self

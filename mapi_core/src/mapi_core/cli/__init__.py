@@ -12,6 +12,7 @@ from rich.logging import RichHandler
 from mapi_core import __version__
 from mapi_core.cli._common import CliError, MapiGroup, err
 from mapi_core.cli.cmd_devices import devices
+from mapi_core.cli.cmd_dump import dump
 from mapi_core.cli.cmd_functions import functions
 from mapi_core.cli.cmd_libraries import libraries
 from mapi_core.cli.cmd_tcpanalyze import tcpanalyze
@@ -46,6 +47,7 @@ cli.add_command(libraries)
 cli.add_command(devices)
 cli.add_command(worm)
 cli.add_command(tcpanalyze)
+cli.add_command(dump)
 
 
 def main(args: Sequence[str] | None = None) -> None:

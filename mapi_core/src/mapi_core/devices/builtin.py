@@ -22,3 +22,11 @@ def mapi_register_devices() -> Iterator[DeviceDef]:
         opener="mapi_core.devices.offline:OfflineDevice",
         formats=(MFF_PCAP,),
     )
+    yield DeviceDef(
+        name="nic",
+        description=("network interfaces, captured live through Linux AF_PACKET (TPACKET_V3 ring, zero copy) "
+                     "or libpcap; options snaplen, promisc, buffer_size, backend, timeout_ms, immediate"),
+        device_oid=DEVICE_NIC,
+        opener="mapi_core.devices.live:LiveDevice",
+        live=True,
+    )

@@ -39,6 +39,7 @@ ffibuilder.cdef(
     _abi_declarations()
     + _declarations(ENGINE_DIR / "batch.h")
     + _declarations(ENGINE_DIR / "reader.h")
+    + _declarations(ENGINE_DIR / "live.h")
     + (ENGINE_DIR / "engine.h").read_text()
     # The trampoline through which the engine runs a pure-Python process() (the slow path);
     # its state is a cffi handle to the Python function instance.
@@ -46,10 +47,10 @@ ffibuilder.cdef(
 )
 ffibuilder.set_source(
     "mapi_core.engine._engine",
-    '#include <mapi/abi.h>\n#include "batch.h"\n#include "reader.h"\n#include "engine.h"\n',
+    '#include <mapi/abi.h>\n#include "batch.h"\n#include "reader.h"\n#include "live.h"\n#include "engine.h"\n',
     # setuptools refuses absolute source paths
-    sources=[os.path.relpath(ENGINE_DIR / name) for name in ("engine.c", "reader.c")],
+    sources=[os.path.relpath(ENGINE_DIR / name) for name in ("engine.c", "reader.c", "live.c")],
     include_dirs=[str(INCLUDE_DIR), str(ENGINE_DIR)],
     extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-    libraries=["pthread"],
+    libraries=["pthread", "pcap"],
 )

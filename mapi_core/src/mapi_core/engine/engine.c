@@ -15,6 +15,7 @@
 #include <mapi/abi.h>
 #include "batch.h"
 #include "reader.h"
+#include "live.h"
 #include "engine.h"
 
 typedef struct mapi_slot {
@@ -44,6 +45,8 @@ struct mapi_dev {
     atomic_int stop;
     atomic_int cross_references;   /* > 0: a flow reads another flow's results; run packet-major */
     _Atomic uint64_t packets;
+    _Atomic uint64_t function_drops;   /* counted by functions (mapi_dev_drop_counter) */
+    _Atomic uint64_t engine_drops;     /* counted by the engine itself */
     mapi_batch_t batch;
 };
 
@@ -172,6 +175,11 @@ static inline void seq_write_end(mapi_flow_t *f)
     atomic_store_explicit(&f->seq, s + 1, memory_order_release);
 }
 
+/* The batch this thread is running: its device, and the flow whose write section is open
+ * (NULL while all of the device's flows are open, packet-major).  See mapi_dev_blocking. */
+static _Thread_local mapi_dev_t *running_dev;
+static _Thread_local mapi_flow_t *running_flow;
+
 static int grow_copy(mapi_flow_t *f, size_t need)
 {
     size_t size = f->copy_size ? f->copy_size : 4096;
@@ -197,8 +205,10 @@ static inline void run_packet(mapi_flow_t *f, unsigned char *data, const mapi_pk
     if (f->modifies) {
         size_t need = (size_t)header->caplen + MAPI_MODIFY_HEADROOM;
         if (need > f->copy_size && grow_copy(f, need) != 0) {
-            /* out of memory: account the packet as dropped by the first function */
+            /* out of memory: account the packet as dropped by the first function, and by the engine */
             f->dropped[0]++;
+            if (f->dev)
+                atomic_fetch_add_explicit(&f->dev->engine_drops, 1, memory_order_relaxed);
             return;
         }
         memcpy(f->copy, data, header->caplen);
@@ -221,6 +231,7 @@ static void run_flow(mapi_flow_t *f, mapi_batch_t *b)
     const uint32_t n = b->count, nfuncs = f->nfuncs;
     mapi_slot_t *chain = f->chain;
 
+    running_flow = f;
     seq_write_begin(f);
     f->pkts_in += n;
     if (!f->modifies) {
@@ -245,6 +256,7 @@ static void run_flow(mapi_flow_t *f, mapi_batch_t *b)
  * of another flow on this device, so that it sees that result as of the same packet. */
 static void run_interleaved(mapi_dev_t *d, mapi_batch_t *b)
 {
+    running_flow = NULL;
     for (uint32_t i = 0; i < d->nflows; i++) {
         seq_write_begin(d->flows[i]);
         d->flows[i]->pkts_in += b->count;
@@ -259,14 +271,38 @@ static void run_interleaved(mapi_dev_t *d, mapi_batch_t *b)
 void mapi_dev_process(mapi_dev_t *d, mapi_batch_t *b)
 {
     pthread_mutex_lock(&d->lock);
+    running_dev = d;
     if (atomic_load_explicit(&d->cross_references, memory_order_relaxed) > 0) {
         run_interleaved(d, b);
     } else {
         for (uint32_t i = 0; i < d->nflows; i++)
             run_flow(d->flows[i], b);
     }
+    running_dev = NULL;
     pthread_mutex_unlock(&d->lock);
     atomic_fetch_add_explicit(&d->packets, b->count, memory_order_relaxed);
+}
+
+/* Closes the write sections open on this thread while process() waits (begin=1), and reopens
+ * them (begin=0): readers of results then get consistent snapshots instead of waiting with it. */
+void mapi_dev_blocking(int begin)
+{
+    mapi_dev_t *d = running_dev;
+    if (!d)
+        return;
+    if (running_flow) {
+        if (begin)
+            seq_write_end(running_flow);
+        else
+            seq_write_begin(running_flow);
+        return;
+    }
+    for (uint32_t i = 0; i < d->nflows; i++) {
+        if (begin)
+            seq_write_end(d->flows[i]);
+        else
+            seq_write_begin(d->flows[i]);
+    }
 }
 
 void mapi_dev_cross_reference(mapi_dev_t *d, int delta)
@@ -283,6 +319,38 @@ int mapi_dev_run_trace(mapi_dev_t *d, mapi_trace_t *t)
         mapi_dev_process(d, &d->batch);
     }
     return mapi_trace_status(t);
+}
+
+int mapi_dev_run_live(mapi_dev_t *d, mapi_live_t *l)
+{
+    while (!atomic_load_explicit(&d->stop, memory_order_relaxed)) {
+        int n = mapi_live_next(l, &d->batch);
+        if (n < 0)
+            return -1;
+        if (n > 0)
+            mapi_dev_process(d, &d->batch);
+    }
+    return 0;
+}
+
+uint64_t *mapi_dev_drop_counter(mapi_dev_t *d)
+{
+    return (uint64_t *)&d->function_drops;
+}
+
+void mapi_dev_count_drop(mapi_dev_t *d, uint64_t n)
+{
+    atomic_fetch_add_explicit(&d->function_drops, n, memory_order_relaxed);
+}
+
+uint64_t mapi_dev_function_drops(mapi_dev_t *d)
+{
+    return atomic_load_explicit(&d->function_drops, memory_order_relaxed);
+}
+
+uint64_t mapi_dev_engine_drops(mapi_dev_t *d)
+{
+    return atomic_load_explicit(&d->engine_drops, memory_order_relaxed);
 }
 
 void mapi_dev_stop(mapi_dev_t *d)

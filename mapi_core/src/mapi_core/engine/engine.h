@@ -35,11 +35,31 @@ void mapi_dev_cross_reference(mapi_dev_t *d, int delta);
 /* Runs one batch through every attached flow. */
 void mapi_dev_process(mapi_dev_t *d, mapi_batch_t *b);
 
+/* For a process() that must wait (TO_BUFFER's offline back-pressure, see mapi/abi.h): called
+ * with 1 before waiting and 0 after, on the device thread, it lets readers take snapshots of the
+ * results meanwhile.  Libraries receive its address (an integer) at init.  No-op elsewhere. */
+void mapi_dev_blocking(int begin);
+
 /* Reads the trace to its end (or until mapi_dev_stop) through mapi_dev_process.
  * Returns the reader's final status (enum mapi_trace_status). */
 int mapi_dev_run_trace(mapi_dev_t *d, mapi_trace_t *t);
+/* Captures from l (started) through mapi_dev_process until mapi_dev_stop; a stop requested
+ * before the loop starts is honoured.  0 once stopped, -1 if the capture failed
+ * (mapi_live_message says why).  Whoever stops it also calls mapi_live_wakeup(l). */
+int mapi_dev_run_live(mapi_dev_t *d, mapi_live_t *l);
 void mapi_dev_stop(mapi_dev_t *d);
 uint64_t mapi_dev_packets(mapi_dev_t *d);
+
+/* Drop counters of the device: nothing is dropped without being counted (mapi_stats reports
+ * them).  A function that has to drop a packet it was meant to keep (TO_BUFFER's ring full on a
+ * live device...) adds to the device's counter: at init it takes the counter's address
+ * (mapi_core.devices.stats.drop_counter_address(device), a uint64_t *) and in process() calls
+ * __atomic_fetch_add(counter, n, __ATOMIC_RELAXED).  The counter lives as long as the device. */
+uint64_t *mapi_dev_drop_counter(mapi_dev_t *d);
+void mapi_dev_count_drop(mapi_dev_t *d, uint64_t n);
+uint64_t mapi_dev_function_drops(mapi_dev_t *d);
+/* Packets the engine itself could not give a flow (no memory for a modifying flow's copy). */
+uint64_t mapi_dev_engine_drops(mapi_dev_t *d);
 
 /* Consistent reads of what the device thread writes (seqlock per flow): no torn values. */
 void mapi_flow_snapshot(mapi_flow_t *f, size_t offset, void *dst, size_t len);

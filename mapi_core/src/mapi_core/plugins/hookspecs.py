@@ -99,7 +99,11 @@ class LifecycleSpecs:
 
     @lifecycle_spec
     def client_cleanup(self) -> None:
-        """Reader side, at close."""
+        """Reader side, at close, first: it runs while the flow is still attached to its device
+        (as in MAPI, where the client cleaned up before the daemon), once for every function
+        whose ``init`` or ``client_init`` ran, so a function whose ``process`` may wait for its
+        reader (TO_BUFFER on an offline device) can wake it.  Then the flow is detached, then
+        ``cleanup`` runs."""
 
 
 LIFECYCLE_HOOKS: tuple[str, ...] = tuple(

@@ -54,6 +54,8 @@ EXTENSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "_stats": (("stats.c",), ("m",)),                # STAT, DIST, BUCKET, BURST, TOP
     "_res2file": (("res2file.c",), ()),              # RES2FILE
     "_cooking": (("cooking.c",), ()),                # COOKING
+    "_output": (("output.c",), ()),                  # TO_FILE
+    "_buffer": (("buffer.c",), ()),                  # TO_BUFFER
 }
 
 

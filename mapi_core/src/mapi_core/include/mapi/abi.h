@@ -41,7 +41,9 @@ typedef struct mapi_pkthdr {
  *
  * state is the pointer the function's init() hook returned (its own memory; results included).
  * Return 0 to drop the packet for this flow; any other value passes it on to the next function.
- * It must not block and must not call into Python.
+ * It must not block and must not call into Python.  The one documented exception is TO_BUFFER on
+ * an offline device, which waits for its reader while its ring is full (MAPI's back-pressure: no
+ * packet lost), wrapped in the engine's mapi_dev_blocking(1)/(0) and woken when the flow closes.
  */
 typedef int (*mapi_process_fn)(void *state, unsigned char *pkt, mapi_pkthdr_t *hdr);
 
