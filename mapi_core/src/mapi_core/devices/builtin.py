@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mapi_core.constants import MFF_PCAP
+from mapi_core.constants import MFF_PCAP, MFF_PCAP_NS, MFF_PCAPNG
 from mapi_core.plugins import DeviceDef, hookimpl
 from mapi_core.plugins.types import DEVICE_NIC
 
@@ -20,7 +20,7 @@ def mapi_register_devices() -> Iterator[DeviceDef]:
         description="offline trace files: pcap (µs/ns, either byte order) and pcapng, read as fast as possible",
         device_oid=DEVICE_NIC,
         opener="mapi_core.devices.offline:OfflineDevice",
-        formats=(MFF_PCAP,),
+        formats=(MFF_PCAP, MFF_PCAP_NS, MFF_PCAPNG),   # the reader tells them apart by their magic
     )
     yield DeviceDef(
         name="nic",
