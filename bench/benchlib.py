@@ -5,6 +5,7 @@ Nothing here knows the mapi API (that is :mod:`mapi_flows`).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -81,6 +82,25 @@ def warm(path: Path) -> None:
     with open(path, "rb", buffering=0) as f:
         while f.read(1 << 22):
             pass
+
+
+def add_trace_options(parser: argparse.ArgumentParser) -> None:
+    """--packets, --seed and --trace: which pcap a benchmark reads."""
+    parser.add_argument("--packets", type=int, default=1_000_000,
+                        help="size of the generated trace (default 1,000,000)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the generated trace")
+    parser.add_argument("--trace", type=Path, help="use this pcap instead of a generated one")
+
+
+def prepared_trace(args: argparse.Namespace) -> tuple[Path, int, int]:
+    """The benchmark's trace (given or generated), read once into the page cache; with its
+    packets and wire bytes."""
+    path = args.trace or trace(args.packets, args.seed)
+    log(f"reading {path} once (page cache)...")
+    warm(path)
+    with open(path, "rb") as f:
+        packets, wire_bytes = pcap_stream_totals(f)
+    return path, packets, wire_bytes
 
 
 def best_of(repeat: int, run: Callable[[], float]) -> float:

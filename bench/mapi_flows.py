@@ -51,17 +51,7 @@ def unavailable() -> str | None:
 
 def count(path: str | Path, expression: str) -> FlowRun:
     """[BPF_FILTER expression, PKT_COUNTER, BYTE_COUNTER] over the trace."""
-    import mapi_core
-
-    with mapi_core.Flow(str(path)) as flow:
-        flow.apply("BPF_FILTER", expression)
-        packets = flow.apply("PKT_COUNTER")
-        octets = flow.apply("BYTE_COUNTER")
-        started = time.perf_counter()
-        flow.connect()
-        flow.wait()
-        elapsed = time.perf_counter() - started
-        return FlowRun(int(packets.read()), int(octets.read()), elapsed)
+    return filter_count(path, [("BPF_FILTER", expression)])
 
 
 def filter_count(path: str | Path, functions: Sequence[tuple]) -> FlowRun:

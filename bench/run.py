@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import mapi_flows
-from benchlib import best_of, log, pcap_stream_totals, require, table, tcpdump_matches, trace, wall, warm
+from benchlib import add_trace_options, best_of, log, prepared_trace, require, table, tcpdump_matches, wall
 
 MAPI_SCRIPT = Path(mapi_flows.__file__).resolve()
 
@@ -36,22 +36,14 @@ def command_json(argv: list[str]) -> tuple[float, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--packets", type=int, default=1_000_000, help="size of the generated trace (default 1,000,000)"
-    )
-    parser.add_argument("--seed", type=int, default=1, help="seed of the generated trace")
-    parser.add_argument("--trace", type=Path, help="use this pcap instead of a generated one")
+    add_trace_options(parser)
     parser.add_argument("--filter", default="tcp and port 80", help='BPF expression (default "tcp and port 80")')
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per row, the best is kept (default 3)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
 
     tcpdump = require("tcpdump")
-    path = args.trace or trace(args.packets, args.seed)
-    log(f"reading {path} once (page cache)...")
-    warm(path)
-    with open(path, "rb") as f:
-        total_packets, total_bytes = pcap_stream_totals(f)
+    path, total_packets, total_bytes = prepared_trace(args)
 
     rows: list[dict] = []
 

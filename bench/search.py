@@ -22,14 +22,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mapi_flows
 from benchlib import (
     OUT,
+    add_trace_options,
     best_of,
     empty_trace,
     log,
     pcap_stream_totals,
+    prepared_trace,
     require,
     table,
     tcpdump_matches,
-    trace,
     wall,
     warm,
 )
@@ -85,10 +86,7 @@ def tshark_count(tshark: str, path: Path, display_filter: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--packets", type=int, default=1_000_000,
-                        help="size of the generated trace (default 1,000,000)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the generated trace")
-    parser.add_argument("--trace", type=Path, help="use this pcap instead of a generated one")
+    add_trace_options(parser)
     parser.add_argument("--tshark-packets", type=int, default=200_000,
                         help="tshark reads only the first N packets (default 200,000; 0 = all)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per row, the best is kept (default 3)")
@@ -96,11 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     tcpdump, tshark = require("tcpdump"), require("tshark")
-    path = args.trace or trace(args.packets, args.seed)
-    log(f"reading {path} once (page cache)...")
-    warm(path)
-    with open(path, "rb") as f:
-        total_packets, _ = pcap_stream_totals(f)
+    path, total_packets, _ = prepared_trace(args)
     first = prefix_trace(path, args.tshark_packets if args.tshark_packets < total_packets else 0)
     with open(first, "rb") as f:
         first_packets, _ = pcap_stream_totals(f)

@@ -17,15 +17,14 @@ import re
 import struct
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from mapi_core.testing import epoch_to_ts32, run, tool, trace, tshark_fields
+from mapi_core.testing import epoch_to_ts32, run, run_device, shared_device_flows, tool, trace, tshark_fields
 
-from mapi_core import Flow, MapiError, default_runtime
+from mapi_core import Flow, MapiError
 
 ONE_SECOND = 1 << 32
 ENDIAN = "<" if sys.byteorder == "little" else ">"
@@ -78,29 +77,6 @@ def lines_of(path: Path) -> list[str]:
 
 
 # ---- flows -------------------------------------------------------------------------------------
-
-@contextmanager
-def device_flows(path: Path, count: int) -> Iterator[list[Flow]]:
-    """``count`` flows on one offline device, closed (and the device deleted) at the end."""
-    runtime = default_runtime()
-    name = runtime.create_offline_device(path)
-    flows = [Flow(name) for _ in range(count)]
-    try:
-        yield flows
-    finally:
-        for flow in flows:
-            flow.close()
-        runtime.delete_offline_device(name)
-
-
-def run_device(flows: Sequence[Flow]) -> None:
-    for flow in flows:
-        flow.connect()
-    runtime = default_runtime()
-    runtime.start_offline_device(runtime.flow(flows[0].fd).device.name)
-    for flow in flows:
-        flow.wait(60)
-
 
 def write_counters(path: Path, out: Path, interval: str, reset: int, header: str = "") -> object:
     """PKT_COUNTER and BYTE_COUNTER written by RES2FILE; returns its final status."""
@@ -337,7 +313,7 @@ def test_functions_of_another_flow(tmp_path: Path) -> None:
     lengths = [length for _, length in frames(path)]
     tcp = len(tshark_rows(path, ["frame.number"], "tcp"))
     out = tmp_path / "other.txt"
-    with device_flows(path, 2) as (counting, writing):
+    with shared_device_flows(path, 2) as (counting, writing):
         counting.apply("BPF_FILTER", "tcp")
         packets = counting.apply("PKT_COUNTER")
         volume = writing.apply("BYTE_COUNTER")
@@ -348,7 +324,7 @@ def test_functions_of_another_flow(tmp_path: Path) -> None:
 
 def test_a_source_flow_not_connected_yet_fails_the_connect(tmp_path: Path) -> None:
     out = tmp_path / "early.txt"
-    with device_flows(trace("mapi-www.pcap"), 2) as (source, writing):
+    with shared_device_flows(trace("mapi-www.pcap"), 2) as (source, writing):
         own = writing.apply("PKT_COUNTER")
         other = source.apply("PKT_COUNTER")
         writing.apply("RES2FILE", "1,1", [own, other], "head", out, "-1", 0)
@@ -382,7 +358,7 @@ def apply_error(flow: Flow, *args: object) -> MapiError:
 
 def test_argument_errors(tmp_path: Path) -> None:
     out = str(tmp_path / "x")
-    with device_flows(trace("mapi-www.pcap"), 1) as (flow,):
+    with shared_device_flows(trace("mapi-www.pcap"), 1) as (flow,):
         counter = flow.apply("PKT_COUNTER")
         stamp = flow.apply("PKT_INFO", "PKT_TS")
         bpf = flow.apply("BPF_FILTER", "tcp")

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from mapi_core.testing import epoch_to_ts32, run, tool, trace, tshark_fields
+from mapi_core.testing import epoch_to_ts32, run, shared_device_flows, tool, trace, tshark_fields
 
 from mapi_core import Flow, MapiError, default_runtime
 
@@ -72,17 +72,9 @@ def read_all(handle: Any) -> list[Any]:
 
 @contextlib.contextmanager
 def shared_device(path: Any, flows: int) -> Iterator[tuple[str, list[Flow]]]:
-    """An offline device (not started) with ``flows`` flows on it."""
-    runtime = default_runtime()
-    name = runtime.create_offline_device(str(path))
-    created = [Flow(name) for _ in range(flows)]
-    try:
-        yield name, created
-    finally:
-        for flow in created:
-            with contextlib.suppress(MapiError):
-                flow.close()
-        runtime.delete_offline_device(name)
+    """An offline device (not started) with ``flows`` flows on it, and its name."""
+    with shared_device_flows(path, flows) as created:
+        yield default_runtime().flow(created[0].fd).device.name, created
 
 
 def apply_error(path: Any, name: str, *args: Any) -> MapiError:

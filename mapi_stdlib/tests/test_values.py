@@ -20,12 +20,20 @@ import json
 import random
 import struct
 import subprocess
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from mapi_core.testing import epoch_to_ts32, run, tcpdump_wire_lengths, tool, trace, tshark_fields
+from mapi_core.testing import (
+    epoch_to_ts32,
+    run,
+    run_device,
+    shared_device_flows,
+    tcpdump_wire_lengths,
+    tool,
+    trace,
+    tshark_fields,
+)
 from mapi_stdlib.values import PROTINFO_FIELDS, gap_backward_steps
 
 from mapi_core import Flow, MapiError, default_runtime
@@ -50,30 +58,6 @@ def tshark_number(text: str) -> int:
 
 
 # ---- flows -------------------------------------------------------------------------------------
-
-@contextmanager
-def device_flows(path: Path, count: int) -> Iterator[list[Flow]]:
-    """``count`` flows on one offline device (apply functions, then :func:`run_device`);
-    all closed and the device deleted at the end."""
-    runtime = default_runtime()
-    name = runtime.create_offline_device(path)
-    flows = [Flow(name) for _ in range(count)]
-    try:
-        yield flows
-    finally:
-        for flow in flows:
-            flow.close()
-        runtime.delete_offline_device(name)
-
-
-def run_device(flows: Sequence[Flow]) -> None:
-    """Connects the flows in order, reads the device's trace, waits for its end."""
-    for flow in flows:
-        flow.connect()
-    default_runtime().start_offline_device(default_runtime().flow(flows[0].fd).device.name)
-    for flow in flows:
-        flow.wait(60)
-
 
 def lines_of(path: Path) -> list[str]:
     return path.read_text().splitlines()
@@ -202,7 +186,7 @@ def test_protinfo_every_field_every_packet(name: str, tmp_path: Path) -> None:
     path = trace(name)
     fields = list(PROTINFO_FIELDS)
     rows = tshark_rows(path, ["frame.protocols", *fields])
-    with device_flows(path, len(fields)) as flows:
+    with shared_device_flows(path, len(fields)) as flows:
         handles = {}
         for flow, field in zip(flows, fields):
             handles[field] = flow.apply("PROTINFO", field)
@@ -432,7 +416,7 @@ def test_binop_over_counters_of_two_flows(name: str) -> None:
     path = trace(name)
     packets = len(tshark_rows(path, ["frame.number"]))
     tcp_bytes = sum(tcpdump_wire_lengths(path, "tcp"))
-    with device_flows(path, 4) as (all_packets, tcp, nothing, results):
+    with shared_device_flows(path, 4) as (all_packets, tcp, nothing, results):
         counter = all_packets.apply("PKT_COUNTER")
         tcp.apply("BPF_FILTER", "tcp")
         volume = tcp.apply("BYTE_COUNTER")
@@ -479,7 +463,7 @@ def test_binop_reads_other_flows_of_its_device_packet_by_packet(tmp_path: Path) 
     path = trace("ndpi-4.2-src--exe_download.pcap")
     lengths = [int(length) for (length,) in tshark_rows(path, ["frame.len"])]
     out = tmp_path / "cross.txt"
-    with device_flows(path, 3) as (first, reader, last):
+    with shared_device_flows(path, 3) as (first, reader, last):
         packets = first.apply("PKT_COUNTER")
         volume = last.apply("BYTE_COUNTER")
         total = reader.apply("BINOP", "BINOP_ADD", packets, volume)
@@ -492,7 +476,7 @@ def test_binop_reads_other_flows_of_its_device_packet_by_packet(tmp_path: Path) 
 def test_binop_keeps_reading_a_source_flow_closed_first() -> None:
     path = trace("mapi-www.pcap")
     packets = len(tshark_rows(path, ["frame.number"]))
-    with device_flows(path, 2) as (source, reader):
+    with shared_device_flows(path, 2) as (source, reader):
         frozen = source.apply("PKT_COUNTER")
         own = reader.apply("PKT_COUNTER")
         total = reader.apply("BINOP", "BINOP_ADD", frozen, own)
@@ -507,7 +491,7 @@ def test_binop_keeps_reading_a_source_flow_closed_first() -> None:
 
 def test_binop_needs_its_source_flow_connected_first() -> None:
     path = trace("mapi-www.pcap")
-    with device_flows(path, 2) as (source, reader):
+    with shared_device_flows(path, 2) as (source, reader):
         counter = source.apply("PKT_COUNTER")
         reader.apply("BINOP", 0, counter, counter)
         with pytest.raises(MapiError) as caught:
@@ -516,7 +500,7 @@ def test_binop_needs_its_source_flow_connected_first() -> None:
 
 
 def test_binop_errors_by_argument_position() -> None:
-    with device_flows(trace("mapi-www.pcap"), 1) as (flow,):
+    with shared_device_flows(trace("mapi-www.pcap"), 1) as (flow,):
         counter = flow.apply("PKT_COUNTER")
         bpf = flow.apply("BPF_FILTER", "tcp")
         fd, fid = flow.fd, counter.fid
@@ -542,7 +526,7 @@ def test_binop_errors_by_argument_position() -> None:
 
 
 def test_binop_refuses_a_result_that_is_not_a_u64(tmp_path: Path) -> None:
-    with device_flows(trace("mapi-www.pcap"), 1) as (flow,):
+    with shared_device_flows(trace("mapi-www.pcap"), 1) as (flow,):
         counter = flow.apply("PKT_COUNTER")
         writer = flow.apply("RES2FILE", "1", [counter], "", tmp_path / "x", "-1", 0)
         with pytest.raises(MapiError) as caught:
@@ -582,7 +566,7 @@ def test_malformed_packets_crash_nothing(tmp_path: Path) -> None:
     path = tmp_path / "mangled.pcap"
     write_pcap(path, frames)
     fields = list(PROTINFO_FIELDS)
-    with device_flows(path, len(fields) + 1) as flows:
+    with shared_device_flows(path, len(fields) + 1) as flows:
         seen = [flow.apply("PROTINFO", field) for flow, field in zip(flows, fields)]
         counters = [flow.apply("PKT_COUNTER") for flow in flows[:-1]]
         hashes = [flows[-1].apply("HASH", layer) for layer in range(4)]

@@ -8,10 +8,13 @@ CI must never turn green by skipping.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -119,3 +122,33 @@ def require_capabilities(*names: str, purpose: str) -> None:
     lacking = lacking_capabilities(*names)
     if lacking:
         pytest.skip(f"{purpose} needs {' and '.join(lacking)} (run as root, with them not dropped)")
+
+
+@contextlib.contextmanager
+def shared_device_flows(path: str | os.PathLike, count: int) -> Iterator[list[Any]]:
+    """``count`` flows on one offline device (not started: apply functions, then
+    :func:`run_device`); all closed and the device deleted at the end."""
+    from mapi_core import Flow, MapiError, default_runtime
+
+    runtime = default_runtime()
+    name = runtime.create_offline_device(os.fspath(path))
+    flows = [Flow(name) for _ in range(count)]
+    try:
+        yield flows
+    finally:
+        for flow in flows:
+            with contextlib.suppress(MapiError):
+                flow.close()
+        runtime.delete_offline_device(name)
+
+
+def run_device(flows: Sequence[Any], timeout: float = 60) -> None:
+    """Connects the flows in order, reads their device's trace, waits for its end."""
+    from mapi_core import default_runtime
+
+    for flow in flows:
+        flow.connect()
+    runtime = default_runtime()
+    runtime.start_offline_device(runtime.flow(flows[0].fd).device.name)
+    for flow in flows:
+        flow.wait(timeout)
