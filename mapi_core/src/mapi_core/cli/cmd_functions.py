@@ -2,66 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 import click
 from rich import box
-from rich.console import Group
-from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from mapi_core.cli._common import MapiGroup, echo_json, json_safe, load_error_records, out, print_load_errors
+from mapi_core.cli._common import (
+    CliError,
+    MapiGroup,
+    echo_json,
+    err,
+    load_error_records,
+    out,
+    print_load_errors,
+)
+from mapi_core.docs import (
+    compare_reference,
+    docs_command,
+    function_markdown,
+    function_record,
+    reference_files,
+    result_kind,
+    write_reference,
+)
 from mapi_core.errors import ErrorCode, MapiError
-from mapi_core.plugins.arguments import Argument
 from mapi_core.plugins.manager import Registry
 from mapi_core.plugins.resolve import FunctionName, oid_within
 from mapi_core.plugins.types import FunctionDef
 from mapi_core.runtime import default_runtime
 
-PYTHON_PATH = "Python (slow path)"
-
-
-def result_kind(definition: FunctionDef) -> str:
-    return definition.result.kind if definition.result is not None else "none"
+#: Where ``mapi functions docs`` writes, relative to the current directory.
+DEFAULT_DOCS_FOLDER = Path("docs/functions")
 
 
 def flags(definition: FunctionDef) -> str:
     names = [flag for flag in ("filters", "modifies") if getattr(definition, flag)]
     return ", ".join(names) or "-"
-
-
-def argument_record(position: int, argument: Argument) -> dict[str, Any]:
-    record = {"position": position, "name": argument.name, "type": argument.describe(),
-              "letter": argument.letter, "description": argument.description, "optional": argument.optional}
-    if argument.optional:
-        record["default"] = json_safe(argument.default)
-    return record
-
-
-def function_record(definition: FunctionDef) -> dict[str, Any]:
-    """Everything known about a definition, as JSON-ready values."""
-    result = definition.result
-    return {
-        "name": definition.name,
-        "qualified_name": definition.qualified_name,
-        "aliases": list(definition.aliases),
-        "library": definition.library,
-        "distribution": definition.distribution,
-        "version": definition.version,
-        "device_oid": definition.device_oid,
-        "argdescr": definition.argdescr,
-        "signature": definition.signature,
-        "arguments": [argument_record(i, a) for i, a in enumerate(definition.arguments, start=1)],
-        "result_kind": result_kind(definition),
-        "result": None if result is None else
-        {"kind": result.kind, "size": result.size, "description": result.description},
-        "native": definition.native,
-        "process": definition.process,
-        "filters": definition.filters,
-        "modifies": definition.modifies,
-        "description": definition.description,
-    }
 
 
 def functions_table(definitions: list[FunctionDef]) -> Table:
@@ -136,56 +114,79 @@ def matching_definitions(registry: Registry, spec: str) -> list[FunctionDef]:
     raise MapiError(ErrorCode.MAPI_FUNCTION_NOT_FOUND, detail)
 
 
-def arguments_table(definition: FunctionDef) -> Table:
-    table = Table(title="Arguments", title_justify="left", expand=False)
-    for column in ("#", "Name", "Type", "MAPI", "Description", "Default"):
-        table.add_column(column, overflow="fold")
-    for position, argument in enumerate(definition.arguments, start=1):
-        default = repr(argument.default) if argument.optional else "(required)"
-        table.add_row(str(position), argument.name, Text(argument.describe()), argument.letter,
-                      Text(argument.description or "-"), Text(default))
-    return table
-
-
-def details_grid(definition: FunctionDef) -> Table:
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column(overflow="fold")
-    result = definition.result
-    rows = [
-        ("Description", definition.description),
-        ("Library", f"{definition.library} ({definition.distribution} {definition.version})"),
-        ("Device OID", definition.device_oid),
-        ("Aliases", ", ".join(definition.aliases) or "-"),
-        ("Signature", f"{definition.argdescr or '-'}  ({definition.signature or 'no arguments'})"),
-        ("Result", "none" if result is None else
-         f"{result.kind}, {f'{result.size} bytes' if result.size else 'sized at apply time'}: "
-         f"{result.description or '-'}"),
-        ("Implementation", definition.process if definition.native else PYTHON_PATH),
-        ("Python class", f"{definition.implementation.__module__}.{definition.implementation.__qualname__}"),
-        ("Flags", flags(definition)),
-    ]
-    for key, value in rows:
-        grid.add_row(key, Text(value))   # plain text: descriptions hold brackets rich would eat
-    return grid
-
-
-def definition_panel(definition: FunctionDef) -> Panel:
-    parts: list[Any] = [details_grid(definition)]
-    if definition.arguments:
-        parts.append(arguments_table(definition))
-    return Panel(Group(*parts), title=definition.qualified_name, title_align="left", expand=False)
-
-
 @functions.command("show")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def show_function(name: str, as_json: bool) -> None:
+@click.option("--markdown", "as_markdown", is_flag=True, help="Print the Markdown source instead of rendering it.")
+def show_function(name: str, as_json: bool, as_markdown: bool) -> None:
     """Describes every definition of the function NAME ([lib:]NAME[!oid])."""
+    if as_json and as_markdown:
+        raise click.UsageError("--json and --markdown exclude each other")
     definitions = matching_definitions(default_runtime().registry, name)
     if as_json:
         echo_json([function_record(d) for d in definitions])
         return
+    sections = [function_markdown(d) for d in definitions]
+    if as_markdown:
+        click.echo("\n".join(sections), nl=False)
+        return
+    from rich.markdown import Markdown  # here, not at the top: it adds ~20 ms to every `mapi` command
+
     console = out()
-    for definition in definitions:
-        console.print(definition_panel(definition))
+    for section in sections:
+        console.print(Markdown(section))
+
+
+def documented_definitions(registry: Registry, libraries: tuple[str, ...]) -> list[FunctionDef]:
+    """The definitions of ``libraries`` (all libraries that register functions when empty).
+
+    A named library that is not loaded, failed to load or registers no function is an error."""
+    for library in libraries:
+        _library_filter(registry, library)
+        failure = next((e for e in registry.errors if e.library == library), None)
+        if failure is not None:
+            raise CliError(f"library {library} failed to load, so it cannot be documented: {failure.error}")
+        if not any(f.library == library for f in registry.functions):
+            raise CliError(f"library {library} registers no functions")
+    wanted = set(libraries)
+    return [f for f in registry.functions if not wanted or f.library in wanted]
+
+
+@functions.command("docs")
+@click.option("--output", "-o", "folder", type=click.Path(file_okay=False, path_type=Path),
+              default=DEFAULT_DOCS_FOLDER, show_default=True, help="The folder of the reference.")
+@click.option("--library", "libraries", metavar="NAME", multiple=True,
+              help="Document this library (repeatable). Default: every library that registers functions.")
+@click.option("--check", is_flag=True,
+              help="Write nothing; exit with status 1 if the folder differs from what would be written.")
+def docs(folder: Path, libraries: tuple[str, ...], check: bool) -> None:
+    """Writes the function reference in Markdown: an index and one page per library."""
+    registry = default_runtime().registry
+    definitions = documented_definitions(registry, libraries)
+    if not libraries:
+        print_load_errors(err(), registry.errors)   # their functions are missing from the reference
+    files = reference_files(definitions)
+    documented = sorted({d.library for d in definitions})
+    if check:
+        diff = compare_reference(folder, files)
+        if diff.clean:
+            out().print(f"{folder}: the function reference is up to date ({len(files)} files).")
+            return
+        lines = [f"{folder}: the function reference is out of date:"]
+        lines += [f"  differs: {folder / name}" for name in diff.stale]
+        lines += [f"  missing: {folder / name}" for name in diff.missing]
+        lines += [f"  extra:   {folder / name}" for name in diff.extra]
+        lines.append(f"Regenerate it with: {docs_command(documented, output=str(folder))}")
+        raise CliError("\n".join(lines))
+    try:
+        diff = write_reference(folder, files)
+    except OSError as error:
+        raise CliError(f"cannot write the function reference to {folder}: {error}") from error
+    console = out()
+    for label, names in (("created", diff.missing), ("updated", diff.stale), ("removed", diff.extra)):
+        for name in names:
+            console.print(f"{label} {folder / name}", highlight=False)
+    unchanged = len(files) - len(diff.missing) - len(diff.stale)
+    console.print(f"{folder}: {len(files)} files for {', '.join(documented)} "
+                  f"({len(diff.missing)} created, {len(diff.stale)} updated, {len(diff.extra)} removed, "
+                  f"{unchanged} unchanged).")
