@@ -40,7 +40,9 @@ def function_problems(name: str) -> list[str]:
     try:
         from mapi_core.runtime import default_runtime
     except ImportError:
-        return []   # mapi-core is not in cookiecutter's environment: nothing installed to clash with
+        print(f"note: mapi-core is not installed where cookiecutter runs ({sys.executable}), so {name} was not "
+              "checked against the installed functions", file=sys.stderr)
+        return []
     taken = default_runtime().registry.function(name)
     return [f"function_name {name!r} is already provided by {', '.join(d.qualified_name for d in taken)} "
             f"({taken[0].distribution}); pick another name"] if taken else []

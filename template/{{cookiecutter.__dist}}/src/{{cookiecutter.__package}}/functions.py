@@ -7,13 +7,13 @@ here runs at apply, connect, read and close time, never per packet.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import struct
 import sys
 from collections.abc import Iterator
 from typing import Any
 
 from mapi_core.errors import MapiError, argument_code
+from mapi_core.native import extension
 from mapi_core.plugins import FunctionDef
 from mapi_core.plugins.arguments import String
 from mapi_core.plugins.results import ResultSpec
@@ -66,7 +66,7 @@ class {{ cookiecutter.function_name | camel_case }}:
 
     def init(self, result: Any) -> Any:
         """Connect time: the native state, pointing at this function's (zeroed) result memory."""
-        native = importlib.import_module(NATIVE)       # the extension loads when a flow first connects
+        native = extension(NATIVE)     # loads when a flow first connects, refused if built for another ABI
         self.state = native.ffi.new("struct {{ cookiecutter.__symbol_prefix }}_{{ cookiecutter.__function_lower }} *")   # owned here until cleanup
         self.state.low, self.state.high = self.ports
         self.state.result = native.ffi.cast("struct {{ cookiecutter.__symbol_prefix }}_{{ cookiecutter.__function_lower }}_result *", result.address)
