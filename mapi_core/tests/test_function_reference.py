@@ -133,7 +133,7 @@ def expected_items(definition: FunctionDef) -> dict[str, str]:
     else:
         size = f"{result.size} bytes" if result.size else "sized at apply time"
         result_text = f"{result.kind}, {size}" + (f": {flat(result.description)}" if result.description else "")
-    flag_names = [name for name in ("filters", "modifies", "resettable") if getattr(definition, name)]
+    flag_names = [name for name in ("filters", "modifies", "resettable", "pure") if getattr(definition, name)]
     return {
         "Qualified name": f"{definition.library}:{definition.name}!{definition.device_oid}",
         "Aliases": ", ".join(definition.aliases) or "none",

@@ -29,6 +29,27 @@ log = logging.getLogger(__name__)
 
 RESULT_ALIGNMENT = 8
 
+_share_ids: dict[tuple[Any, ...], int] = {}
+_share_ids_lock = threading.Lock()
+
+
+def share_id(function: AppliedFunction) -> int:
+    """The engine's id for a pure function and its arguments (0: not shareable).
+
+    Flows of one device whose chains start with the same id evaluate that function once per
+    packet (the engine's global optimisation, see mapi_flow_set_share).
+    """
+    definition = function.definition
+    if not definition.pure or definition.modifies or definition.process is None:
+        return 0
+    key = (definition.qualified_name, definition.process, function.args.key())
+    try:
+        hash(key)
+    except TypeError:
+        return 0
+    with _share_ids_lock:
+        return _share_ids.setdefault(key, len(_share_ids) + 1)
+
 
 def close_files(values: Any) -> None:
     """Closes the files among argument values (``w`` arguments are opened when converted)."""
@@ -66,6 +87,10 @@ class Args(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"Args({self._values!r})"
+
+    def key(self) -> tuple[Any, ...]:
+        """The values in order: equal keys mean equal arguments."""
+        return self._positional
 
 
 @attrs.frozen
@@ -192,6 +217,8 @@ class FlowRecord:
             raise MapiError(ErrorCode.MFUNCT_COULD_NOT_INIT_FUNCT, f"{function.name}: init failed: {err}") from err
         # Functions without a process step take no place in the engine's chain.
         lib.mapi_flow_set_chain_length(engine, len(chain))
+        if chain:
+            lib.mapi_flow_set_share(engine, share_id(chain[0]))
         self._chain = chain
         if lib.mapi_dev_attach(self.device.engine, engine) != 0:
             self.close()

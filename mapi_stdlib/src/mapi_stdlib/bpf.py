@@ -51,5 +51,6 @@ def definitions() -> Iterator[FunctionDef]:
         implementation=BpfFilter,
         arguments=(String(name="expression", description="a tcpdump filter expression"),),
         filters=True,
+        pure=True,
         process="mapi_stdlib.native._stdlib:stdlib_bpf_filter",
     )

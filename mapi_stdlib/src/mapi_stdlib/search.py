@@ -183,6 +183,7 @@ def definitions() -> Iterator[FunctionDef]:
             Int(name="depth", minimum=0, default=0, description="bytes searched from offset; 0 = to the end"),
         ),
         filters=True,
+        pure=True,
         process=f"{NATIVE}:search_str_process",
     )
     yield FunctionDef(
@@ -191,5 +192,6 @@ def definitions() -> Iterator[FunctionDef]:
         implementation=Regexp,
         arguments=(String(name="pattern", description="a PCRE2 regular expression"),),
         filters=True,
+        pure=True,
         process=f"{NATIVE}:search_regexp_process",
     )

@@ -55,7 +55,7 @@ def function_context(definition: FunctionDef) -> dict[str, Any]:
     record = function_record(definition)
     record["anchor"] = anchor(definition)
     record["resettable"] = definition.resettable
-    record["flags"] = [flag for flag in ("filters", "modifies", "resettable") if getattr(definition, flag)]
+    record["flags"] = [flag for flag in ("filters", "modifies", "resettable", "pure") if getattr(definition, flag)]
     record["implementation"] = definition.process if definition.native else PYTHON_PATH
     for argument, argument_record in zip(definition.arguments, record["arguments"]):
         argument_record["default_literal"] = repr(argument.default) if argument.optional else None

@@ -15,6 +15,7 @@
 #include <mapi/abi.h>
 #include "batch.h"
 #include "reader.h"
+#include "pipeline.h"
 #include "live.h"
 #include "engine.h"
 
@@ -28,6 +29,8 @@ struct mapi_flow {
     _Atomic uint32_t refs;         /* the owner's reference + one per function reading its results */
     uint32_t nfuncs;
     int modifies;
+    uint32_t share;                /* != 0: chain[0] is pure, equal to every other flow's with this id */
+    int shared;                    /* another flow of the device has the same share id (set at attach) */
     mapi_slot_t *chain;
     uint64_t pkts_in;
     uint64_t *dropped;             /* nfuncs entries */
@@ -47,7 +50,23 @@ struct mapi_dev {
     _Atomic uint64_t packets;
     _Atomic uint64_t function_drops;   /* counted by functions (mapi_dev_drop_counter) */
     _Atomic uint64_t engine_drops;     /* counted by the engine itself */
+    uint64_t batches;                  /* batches processed: the key of the verdicts below */
+    struct shared_verdict *verdicts;   /* capacity entries: one per share id, per batch */
     mapi_batch_t batch;
+};
+
+/*
+ * Global optimisation: flows of one device whose first function is the same pure function with
+ * the same arguments (the same share id, decided by the runtime) evaluate it once per packet.
+ * The first such flow of a batch runs it over the batch and keeps the indices of the packets it
+ * passed; the other flows take those and run only the rest of their chain.  A rejected packet
+ * then costs the other flows nothing, as they account for it per batch, not per packet.
+ */
+struct shared_verdict {
+    uint32_t share;
+    uint32_t npass;
+    uint64_t batch;                    /* d->batches when computed */
+    uint16_t pass[MAPI_BATCH_MAX];
 };
 
 mapi_dev_t *mapi_dev_new(void)
@@ -64,6 +83,7 @@ void mapi_dev_free(mapi_dev_t *d)
         return;
     pthread_mutex_destroy(&d->lock);
     free(d->flows);
+    free(d->verdicts);
     free(d);
 }
 
@@ -124,6 +144,22 @@ void mapi_flow_set_chain_length(mapi_flow_t *f, uint32_t length)
         f->nfuncs = length;
 }
 
+/* Which flows share their first function with another flow of the device (under d->lock). */
+static void mark_shared(mapi_dev_t *d)
+{
+    for (uint32_t i = 0; i < d->nflows; i++) {
+        mapi_flow_t *f = d->flows[i];
+        f->shared = 0;
+        for (uint32_t j = 0; f->share && j < d->nflows && !f->shared; j++)
+            f->shared = j != i && d->flows[j]->share == f->share;
+    }
+}
+
+void mapi_flow_set_share(mapi_flow_t *f, uint32_t share)
+{
+    f->share = f->nfuncs > 0 && !f->modifies ? share : 0;
+}
+
 int mapi_dev_attach(mapi_dev_t *d, mapi_flow_t *f)
 {
     int rc = 0;
@@ -136,10 +172,18 @@ int mapi_dev_attach(mapi_dev_t *d, mapi_flow_t *f)
             goto out;
         }
         d->flows = grown;
+        struct shared_verdict *verdicts = realloc(d->verdicts, cap * sizeof *verdicts);
+        if (!verdicts) {
+            rc = -1;
+            goto out;
+        }
+        memset(verdicts + d->capacity, 0, (cap - d->capacity) * sizeof *verdicts); /* batch 0: unused */
+        d->verdicts = verdicts;
         d->capacity = cap;
     }
     f->dev = d;
     d->flows[d->nflows++] = f;
+    mark_shared(d);
 out:
     pthread_mutex_unlock(&d->lock);
     return rc;
@@ -154,6 +198,7 @@ int mapi_dev_detach(mapi_dev_t *d, mapi_flow_t *f)
             memmove(&d->flows[i], &d->flows[i + 1], (d->nflows - i - 1) * sizeof *d->flows);
             d->nflows--;
             f->dev = NULL;
+            mark_shared(d);
             rc = 0;
             break;
         }
@@ -235,12 +280,14 @@ static void run_flow(mapi_flow_t *f, mapi_batch_t *b)
     seq_write_begin(f);
     f->pkts_in += n;
     if (!f->modifies) {
+        /* A pointer walks the chain (no index to keep): the index is needed only on a drop. */
+        mapi_slot_t *const end = chain + nfuncs;
         for (uint32_t p = 0; p < n; p++) {
             unsigned char *pkt = b->data[p];
             mapi_pkthdr_t *hdr = &b->hdr[p];
-            for (uint32_t i = 0; i < nfuncs; i++) {
-                if (!chain[i].process(chain[i].state, pkt, hdr)) {
-                    f->dropped[i]++;
+            for (mapi_slot_t *slot = chain; slot != end; slot++) {
+                if (!slot->process(slot->state, pkt, hdr)) {
+                    f->dropped[slot - chain]++;
                     break;
                 }
             }
@@ -248,6 +295,51 @@ static void run_flow(mapi_flow_t *f, mapi_batch_t *b)
     } else {
         for (uint32_t p = 0; p < n; p++)
             run_packet(f, b->data[p], &b->hdr[p]);
+    }
+    seq_write_end(f);
+}
+
+/* The packets of this batch that the shared first function of f passes, computed once. */
+static const struct shared_verdict *shared_verdict(mapi_dev_t *d, mapi_flow_t *f, mapi_batch_t *b)
+{
+    struct shared_verdict *v = d->verdicts;
+    uint32_t i = 0;
+    for (; i < d->nflows && v[i].batch == d->batches; i++)
+        if (v[i].share == f->share)
+            return &v[i];
+    v += i;                          /* the first entry not used in this batch */
+    const mapi_slot_t first = f->chain[0];
+    uint32_t npass = 0;
+    for (uint32_t p = 0; p < b->count; p++) {
+        v->pass[npass] = (uint16_t)p;
+        npass += first.process(first.state, b->data[p], &b->hdr[p]) != 0;
+    }
+    v->share = f->share;
+    v->npass = npass;
+    v->batch = d->batches;
+    return v;
+}
+
+/* run_flow for a flow whose first function is shared: only the packets it passed go on. */
+static void run_flow_shared(mapi_dev_t *d, mapi_flow_t *f, mapi_batch_t *b)
+{
+    const struct shared_verdict *v = shared_verdict(d, f, b);
+    mapi_slot_t *const chain = f->chain, *const end = chain + f->nfuncs;
+
+    running_flow = f;
+    seq_write_begin(f);
+    f->pkts_in += b->count;
+    f->dropped[0] += b->count - v->npass;
+    for (uint32_t j = 0; j < v->npass; j++) {
+        uint32_t p = v->pass[j];
+        unsigned char *pkt = b->data[p];
+        mapi_pkthdr_t *hdr = &b->hdr[p];
+        for (mapi_slot_t *slot = chain + 1; slot != end; slot++) {
+            if (!slot->process(slot->state, pkt, hdr)) {
+                f->dropped[slot - chain]++;
+                break;
+            }
+        }
     }
     seq_write_end(f);
 }
@@ -275,8 +367,13 @@ void mapi_dev_process(mapi_dev_t *d, mapi_batch_t *b)
     if (atomic_load_explicit(&d->cross_references, memory_order_relaxed) > 0) {
         run_interleaved(d, b);
     } else {
-        for (uint32_t i = 0; i < d->nflows; i++)
-            run_flow(d->flows[i], b);
+        d->batches++;
+        for (uint32_t i = 0; i < d->nflows; i++) {
+            if (d->flows[i]->shared)
+                run_flow_shared(d, d->flows[i], b);
+            else
+                run_flow(d->flows[i], b);
+        }
     }
     running_dev = NULL;
     pthread_mutex_unlock(&d->lock);
@@ -310,9 +407,23 @@ void mapi_dev_cross_reference(mapi_dev_t *d, int delta)
     atomic_fetch_add_explicit(&d->cross_references, delta, memory_order_relaxed);
 }
 
+static void process_batch(void *device, mapi_batch_t *batch)
+{
+    mapi_dev_process(device, batch);
+}
+
+/* MAPI_PIPELINE=0 turns the reader thread off (callgrind.py does, to count one thread's work). */
+static int pipelining(void)
+{
+    const char *setting = getenv("MAPI_PIPELINE");
+    return setting == NULL || strcmp(setting, "0") != 0;
+}
+
 int mapi_dev_run_trace(mapi_dev_t *d, mapi_trace_t *t)
 {
     atomic_store(&d->stop, 0);
+    if (mapi_trace_mapped(t) && pipelining() && mapi_pipeline_run(t, &d->stop, process_batch, d) == 0)
+        return mapi_trace_status(t);
     while (!atomic_load_explicit(&d->stop, memory_order_relaxed)) {
         if (mapi_trace_next(t, &d->batch) == 0)
             break;

@@ -23,6 +23,10 @@ void *mapi_flow_results(mapi_flow_t *f);
 void mapi_flow_set_function(mapi_flow_t *f, uint32_t index, uintptr_t process, uintptr_t state);
 /* How many of the slots form the chain (functions without a process step take none). */
 void mapi_flow_set_chain_length(mapi_flow_t *f, uint32_t length);
+/* share != 0: the chain's first function is pure (its verdict depends only on the packet) and
+ * equal, arguments included, to the first function of every flow given the same id; flows of a
+ * device with the same id evaluate it once per packet.  Set before attach. */
+void mapi_flow_set_share(mapi_flow_t *f, uint32_t share);
 
 /* Connect (attach) and close (detach).  After detach returns, no process() of f runs any more. */
 int mapi_dev_attach(mapi_dev_t *d, mapi_flow_t *f);

@@ -7,6 +7,10 @@
  * same (base, pos, len) window either way and report "need more bytes" when a record runs past
  * its end, which means truncation for a mapping and a refill for the buffer.
  *
+ * A mapping's pages are made resident ahead of the parser and released behind it (residency.c),
+ * and the parsers prefetch the bytes PREFETCH_AHEAD past the record they are at: a file in the
+ * page cache is read at the speed of memory, with flat resident memory.
+ *
  * Records are parsed field by field from their bytes (rd32 with an optional byte swap), never
  * by overlaying structs.  The pcap loop is instantiated for each (byte order, resolution) pair
  * and the pcapng loop for each byte order, so a packet costs a handful of loads, compares and
@@ -27,6 +31,15 @@
 #include <unistd.h>
 
 #include "reader.h"
+#include "residency.h"
+
+/* Bytes ahead of the current record that the parsers prefetch (found best on 1M-packet mixes). */
+#define PREFETCH_AHEAD 8192
+/* Mappings up to this size are populated at once; larger ones by a helper thread (residency.c). */
+#define POPULATE_AT_ONCE ((size_t)16 << 20)
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -74,6 +87,8 @@ struct iface {
 struct mapi_trace {
     int fd;
     int mapped;               /* base is a mapping of the whole file */
+    int residency_started;    /* mapped: populated at once, or residency set up */
+    mapi_residency_t *residency; /* mapped, large: the helper thread keeping pages resident */
     int eof;                  /* read mode: read() returned 0 */
     const unsigned char *base; /* the window: mapping or read buffer */
     size_t len;               /* valid bytes in the window */
@@ -219,6 +234,7 @@ pcap_fill(mapi_trace_t *t, mapi_batch_t *b, uint32_t max, const int sw, const ui
         b->data[n] = (unsigned char *)(p + hl);
         p += hl + cap;
         n++;
+        __builtin_prefetch(p + PREFETCH_AHEAD);
     }
     t->packets += n - b->count;
     b->count = n;
@@ -604,6 +620,7 @@ pcapng_fill_order(mapi_trace_t *t, mapi_batch_t *b, uint32_t max, const int sw)
                     b->data[n] = (unsigned char *)(p + 28);
                     n++;
                     p += blen;
+                    __builtin_prefetch(p + PREFETCH_AHEAD);
                     continue;
                 }
             }
@@ -681,13 +698,29 @@ static int refill(mapi_trace_t *t)
     return 0;
 }
 
+/* Mapped: pages resident ahead of the parser (at once for a small file), released behind it. */
+static void keep_resident(mapi_trace_t *t)
+{
+    if (!t->residency_started) {
+        t->residency_started = 1;
+        if (t->len <= POPULATE_AT_ONCE)
+            madvise((void *)t->base, t->len, MADV_POPULATE_READ);
+        else
+            t->residency = mapi_residency_start(t->base, t->len); /* NULL: pages fault in */
+    }
+    if (t->residency != NULL)
+        mapi_residency_reached(t->residency, t->pos);
+}
+
 /* Runs the format's parser until it fills max packets, fails, or the input ends. */
 static uint32_t advance(mapi_trace_t *t, mapi_batch_t *b, uint32_t max)
 {
     b->count = 0;
     if (t->status != MAPI_TRACE_OK)
         return 0;
-    if (!t->mapped && t->want && refill(t) < 0)
+    if (t->mapped)
+        keep_resident(t);
+    else if (t->want && refill(t) < 0)
         return 0;
     for (;;) {
         int r = t->format == MAPI_TRACE_PCAP ? pcap_fill_any(t, b, max) : pcapng_fill(t, b, max);
@@ -854,12 +887,14 @@ uint32_t mapi_trace_interface_linktype(const mapi_trace_t *t, uint32_t i)
 }
 
 uint64_t mapi_trace_packets(const mapi_trace_t *t) { return t->packets; }
+int mapi_trace_mapped(const mapi_trace_t *t) { return t->mapped; }
 uint64_t mapi_trace_offset(const mapi_trace_t *t) { return t->base_off + t->pos; }
 
 void mapi_trace_close(mapi_trace_t *t)
 {
     if (t == NULL)
         return;
+    mapi_residency_stop(t->residency);
     if (t->mapped)
         munmap((void *)t->base, t->len);
     free(t->buf);

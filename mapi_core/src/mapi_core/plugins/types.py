@@ -55,6 +55,10 @@ class FunctionDef:
     extension (``module`` exposes ``ffi`` and ``lib``); None means the Python slow path.
     ``resettable`` says that zeroed result memory is the function's initial state, so functions
     that sample it (BUCKET, STAT, RES2FILE with reset) may reset it between packets.
+    ``pure`` says that ``process``'s verdict depends only on the packet (bytes and header) and the
+    arguments: no state kept between packets, no result written, the packet unchanged.  Flows of
+    one device whose first function is the same pure function with equal arguments then evaluate
+    it once per packet (BPF_FILTER, STR_SEARCH and REGEXP are pure).
     ``library``, ``distribution`` and ``version`` are filled in by the plugin manager.
     """
 
@@ -68,6 +72,7 @@ class FunctionDef:
     modifies: bool = False
     process: str | None = attrs.field(default=None, validator=_symbol)
     resettable: bool = False
+    pure: bool = False
     aliases: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     library: str = ""
     distribution: str = ""
