@@ -47,7 +47,7 @@ INCLUDE = mapi_core_include()
 #: The library's cffi extensions, one per family of functions: module -> (C sources, libraries).
 #: Each module's declarations are in the .h file named like its first source.
 EXTENSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "_stdlib": (("functions.c",), ("pcap",)),        # PKT_COUNTER, BYTE_COUNTER, BPF_FILTER
+    "_stdlib": (("functions.c", "bpf_vm.c"), ("pcap",)),   # PKT_COUNTER, BYTE_COUNTER, BPF_FILTER
     "_search": (("search.c",), ("pcre2-8",)),        # STR_SEARCH, REGEXP
     "_sampling": (("sampling.c",), ()),              # SAMPLE, HASHSAMP, STARTSTOP, SYNC, THRESHOLD
     "_values": (("values.c",), ()),                  # PKT_INFO, PROTINFO, GAP, HASH, BINOP

@@ -6,6 +6,7 @@
 #include <pcap/pcap.h>
 
 #include <mapi/abi.h>
+#include "bpf_vm.h"
 #include "functions.h"
 
 MAPI_DEFINE_ABI_VERSION
@@ -35,6 +36,7 @@ struct compiled {
     uint32_t linktype;
     int ok;                      /* 0: the expression means nothing for this link type */
     struct bpf_program program;
+    bpf_vm_t *vm;                /* the program for bpf_vm (NULL: libpcap's bpf_filter runs it) */
 };
 
 struct stdlib_bpf {
@@ -42,6 +44,7 @@ struct stdlib_bpf {
     int swapped;                      /* the trace's byte order differs from the host's */
     uint32_t current_linktype;
     const struct bpf_insn *current;   /* NULL: drop every packet of current_linktype */
+    const bpf_vm_t *current_vm;       /* current, prepared for bpf_vm (NULL: use bpf_filter) */
     int ncompiled;
     struct compiled compiled[BPF_MAX_LINKTYPES];
     uint64_t compile_failures;        /* packets of link types the expression cannot filter */
@@ -92,16 +95,22 @@ int stdlib_bpf_check(const char *expression, uint32_t linktype, int swapped, cha
     return 0;
 }
 
+static void use(stdlib_bpf_t *s, const struct compiled *c)
+{
+    s->current = c && c->ok ? c->program.bf_insns : NULL;
+    s->current_vm = c && c->ok ? c->vm : NULL;
+}
+
 static void select_linktype(stdlib_bpf_t *s, uint32_t linktype)
 {
     s->current_linktype = linktype;
     for (int i = 0; i < s->ncompiled; i++) {
         if (s->compiled[i].linktype == linktype) {
-            s->current = s->compiled[i].ok ? s->compiled[i].program.bf_insns : NULL;
+            use(s, &s->compiled[i]);
             return;
         }
     }
-    s->current = NULL;
+    use(s, NULL);
     if (s->ncompiled == BPF_MAX_LINKTYPES)
         return;
     char errbuf[PCAP_ERRBUF_SIZE];
@@ -109,7 +118,8 @@ static void select_linktype(stdlib_bpf_t *s, uint32_t linktype)
     c->linktype = linktype;
     c->ok = compile(s->expression, linktype, s->swapped, &c->program, errbuf, sizeof errbuf) == 0;
     if (c->ok)
-        s->current = c->program.bf_insns;
+        c->vm = bpf_vm_new(c->program.bf_insns, c->program.bf_len);
+    use(s, c);
 }
 
 stdlib_bpf_t *stdlib_bpf_new(const char *expression, uint32_t linktype, int swapped, char *errbuf, size_t errlen)
@@ -129,9 +139,10 @@ stdlib_bpf_t *stdlib_bpf_new(const char *expression, uint32_t linktype, int swap
     }
     c->linktype = linktype;
     c->ok = 1;
+    c->vm = bpf_vm_new(c->program.bf_insns, c->program.bf_len);
     s->ncompiled = 1;
     s->current_linktype = linktype;
-    s->current = c->program.bf_insns;
+    use(s, c);
     return s;
 }
 
@@ -139,9 +150,11 @@ void stdlib_bpf_free(stdlib_bpf_t *s)
 {
     if (!s)
         return;
-    for (int i = 0; i < s->ncompiled; i++)
+    for (int i = 0; i < s->ncompiled; i++) {
         if (s->compiled[i].ok)
             pcap_freecode(&s->compiled[i].program);
+        bpf_vm_free(s->compiled[i].vm);
+    }
     free(s->expression);
     free(s);
 }
@@ -160,5 +173,30 @@ int stdlib_bpf_filter(void *state, unsigned char *pkt, mapi_pkthdr_t *hdr)
         s->compile_failures++;
         return 0;
     }
+    if (__builtin_expect(s->current_vm != NULL, 1))
+        return bpf_vm_run(s->current_vm, pkt, hdr->wlen, hdr->caplen) != 0;
     return bpf_filter(s->current, pkt, hdr->wlen, hdr->caplen) != 0;
+}
+
+int stdlib_bpf_verdicts(stdlib_bpf_t *s, const unsigned char *pkt, mapi_pkthdr_t *hdr, unsigned *vm, unsigned *pcap)
+{
+    if (hdr->linktype != s->current_linktype)
+        select_linktype(s, hdr->linktype);
+    if (s->current == NULL || s->current_vm == NULL)
+        return 0;
+    *vm = bpf_vm_run(s->current_vm, pkt, hdr->wlen, hdr->caplen);
+    *pcap = bpf_filter(s->current, pkt, hdr->wlen, hdr->caplen);
+    return 1;
+}
+
+int stdlib_bpf_program_verdicts(const void *insns, unsigned count, const unsigned char *pkt, uint32_t wlen,
+                                uint32_t caplen, unsigned *vm, unsigned *pcap)
+{
+    bpf_vm_t *prepared = bpf_vm_new(insns, count);
+    if (prepared == NULL)
+        return 0;
+    *vm = bpf_vm_run(prepared, pkt, wlen, caplen);
+    *pcap = bpf_filter(insns, pkt, wlen, caplen);
+    bpf_vm_free(prepared);
+    return 1;
 }
