@@ -12,9 +12,10 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,8 +87,9 @@ def warm(path: Path) -> None:
 
 def add_trace_options(parser: argparse.ArgumentParser) -> None:
     """--packets, --seed and --trace: which pcap a benchmark reads."""
-    parser.add_argument("--packets", type=int, default=1_000_000,
-                        help="size of the generated trace (default 1,000,000)")
+    parser.add_argument(
+        "--packets", type=int, default=1_000_000, help="size of the generated trace (default 1,000,000)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the generated trace")
     parser.add_argument("--trace", type=Path, help="use this pcap instead of a generated one")
 
@@ -118,6 +120,62 @@ def wall(argv: Sequence[str], env: dict[str, str] | None = None) -> float:
             f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.decode(errors='replace').strip()}"
         )
     return elapsed
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One run of a command: wall-clock seconds, the peak resident memory of the process, its output."""
+
+    seconds: float
+    max_rss_kib: int
+    stdout: str
+
+
+PEAK_RSS_SOURCE = BENCH / "peak_rss.c"
+
+
+def compiled(source: Path, libraries: Sequence[str] = ()) -> Path:
+    """A C program of bench/, compiled with ``cc -O2`` into bench/out/ on first use (and again
+    when the source is newer).  Raises RuntimeError with the compiler's message if it fails."""
+    binary = OUT / source.stem
+    if binary.is_file() and binary.stat().st_mtime >= source.stat().st_mtime:
+        return binary
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise RuntimeError("no C compiler (cc)")
+    OUT.mkdir(parents=True, exist_ok=True)
+    log(f"compiling {source.relative_to(REPO)} into {binary.relative_to(REPO)}...")
+    partial = binary.with_suffix(".partial")
+    done = subprocess.run([compiler, "-O2", "-o", str(partial), str(source), *libraries],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"compiling {source.name} failed: {done.stderr.strip()[-500:]}")
+    partial.replace(binary)
+    return binary
+
+
+def measure(argv: Sequence[str], env: dict[str, str] | None = None) -> Measured:
+    """Runs a command; its wall-clock time and its peak RSS (``ru_maxrss``).
+
+    The command is started through bench/peak_rss.c, which reports the ``ru_maxrss`` of its
+    child (see there why the child of this Python process cannot be asked directly).  That is
+    the peak of the largest single process among the command and the children it waited for,
+    not their sum.  Fails loudly if the command fails.
+    """
+    launcher = compiled(PEAK_RSS_SOURCE)
+    with tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r") as peak:
+        started = time.perf_counter()
+        # stderr into a file, so that a chatty command never blocks; stdout is one JSON line.
+        done = subprocess.run([str(launcher), peak.name, *argv], stdout=subprocess.PIPE, stderr=err, env=env,
+                              check=False)  # fmt: skip
+        elapsed = time.perf_counter() - started
+        if done.returncode != 0:
+            err.seek(0)
+            message = err.read().decode(errors="replace").strip()
+            raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}): {message}")
+        max_rss_kib = int(peak.read())
+        out = done.stdout
+    return Measured(elapsed, max_rss_kib, out.decode())
 
 
 def pcap_stream_totals(stream) -> tuple[int, int]:

@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     for what, expression in ((f"BPF '{HEADER_BPF}' (headers only)", HEADER_BPF),
                              (f"BPF: TCP payload starts with {ONE!r}", PAYLOAD_BPF)):
         log(f"tcpdump {expression!r}: {args.repeat} timed runs...")
-        seconds = best_of(args.repeat, lambda: wall([tcpdump, "-r", str(path), "-w", "/dev/null", expression]))
+        seconds = best_of(args.repeat, lambda e=expression: wall([tcpdump, "-r", str(path), "-w", "/dev/null", e]))
         row("tcpdump", what, total_packets, seconds, tcpdump_matches(path, expression)[0])
 
     skipped = mapi_flows.unavailable()
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for name, (_, display_filter) in searches.items():
         log(f"tshark, {tshark_names[name]}: {args.repeat} timed runs...")
-        seconds = best_of(args.repeat, lambda: wall([tshark, "-r", str(first), "-Y", display_filter]))
+        seconds = best_of(args.repeat, lambda f=display_filter: wall([tshark, "-r", str(first), "-Y", f]))
         row("tshark", tshark_names[name], first_packets, seconds, tshark_count(tshark, first, display_filter))
     startup = best_of(args.repeat, lambda: wall([tshark, "-r", str(empty_trace())]))
 

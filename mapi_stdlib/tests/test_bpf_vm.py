@@ -11,11 +11,10 @@ BPF_FILTER's counts against tcpdump's are in tests/test_flows_vs_tcpdump.py.
 from __future__ import annotations
 
 import pytest
-
-
-from mapi_core import Flow
 from mapi_core.testing import trace
 from mapi_stdlib.native._stdlib import ffi, lib
+
+from mapi_core import Flow
 
 EXPRESSIONS = (
     "tcp and port 80", "udp", "ip6", "icmp or icmp6", "arp", "vlan", "vlan and udp", "not tcp", "mpls",

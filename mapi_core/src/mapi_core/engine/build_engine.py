@@ -49,7 +49,7 @@ ffibuilder.set_source(
     "mapi_core.engine._engine",
     '#include <mapi/abi.h>\n#include "batch.h"\n#include "reader.h"\n#include "live.h"\n#include "engine.h"\n',
     # setuptools refuses absolute source paths
-    sources=[os.path.relpath(ENGINE_DIR / name) for name in ("engine.c", "reader.c", "residency.c", "pipeline.c", "live.c")],
+    sources=[os.path.relpath(ENGINE_DIR / name) for name in ("engine.c", "reader.c", "residency.c", "live.c")],
     include_dirs=[str(INCLUDE_DIR), str(ENGINE_DIR)],
     extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
     libraries=["pthread", "pcap"],

@@ -15,7 +15,6 @@
 #include <mapi/abi.h>
 #include "batch.h"
 #include "reader.h"
-#include "pipeline.h"
 #include "live.h"
 #include "engine.h"
 
@@ -407,23 +406,9 @@ void mapi_dev_cross_reference(mapi_dev_t *d, int delta)
     atomic_fetch_add_explicit(&d->cross_references, delta, memory_order_relaxed);
 }
 
-static void process_batch(void *device, mapi_batch_t *batch)
-{
-    mapi_dev_process(device, batch);
-}
-
-/* MAPI_PIPELINE=0 turns the reader thread off (callgrind.py does, to count one thread's work). */
-static int pipelining(void)
-{
-    const char *setting = getenv("MAPI_PIPELINE");
-    return setting == NULL || strcmp(setting, "0") != 0;
-}
-
 int mapi_dev_run_trace(mapi_dev_t *d, mapi_trace_t *t)
 {
     atomic_store(&d->stop, 0);
-    if (mapi_trace_mapped(t) && pipelining() && mapi_pipeline_run(t, &d->stop, process_batch, d) == 0)
-        return mapi_trace_status(t);
     while (!atomic_load_explicit(&d->stop, memory_order_relaxed)) {
         if (mapi_trace_next(t, &d->batch) == 0)
             break;

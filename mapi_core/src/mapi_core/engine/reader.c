@@ -887,7 +887,6 @@ uint32_t mapi_trace_interface_linktype(const mapi_trace_t *t, uint32_t i)
 }
 
 uint64_t mapi_trace_packets(const mapi_trace_t *t) { return t->packets; }
-int mapi_trace_mapped(const mapi_trace_t *t) { return t->mapped; }
 uint64_t mapi_trace_offset(const mapi_trace_t *t) { return t->base_off + t->pos; }
 
 void mapi_trace_close(mapi_trace_t *t)

@@ -41,7 +41,6 @@ uint32_t mapi_trace_linktype(const mapi_trace_t *t);     /* pcap header / first 
 uint32_t mapi_trace_interfaces(const mapi_trace_t *t);   /* pcapng interfaces seen so far, over all sections; 1 for pcap */
 uint32_t mapi_trace_interface_linktype(const mapi_trace_t *t, uint32_t i);
 uint64_t mapi_trace_packets(const mapi_trace_t *t);      /* packets delivered so far */
-int mapi_trace_mapped(const mapi_trace_t *t);            /* read from a mapping of the file */
 uint64_t mapi_trace_offset(const mapi_trace_t *t);       /* file offset of the next record */
 void mapi_trace_close(mapi_trace_t *t);
 

@@ -1,24 +1,22 @@
-"""Large traces: the reader thread (engine/pipeline.c) and the resident window (engine/residency.c).
+"""Large traces: the resident window (engine/residency.c) and shared evaluation of filters.
 
-Traces above 16 MiB are made resident by a helper thread and released behind the parser; every
-mapped trace is read by a thread of its own.  These tests use generated traces large enough for
-both, and check the counts against tcpdump and the process's resident memory against the size of
-the file.
+Traces above 16 MiB are made resident by a helper thread ahead of the parser and released behind
+it.  These tests use a generated trace large enough for that, and check the counts against
+tcpdump and the process's resident memory against the size of the file.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
-
-from mapi_core import Flow
 from mapi_core.testing import tcpdump_wire_lengths, tool
 from mapi_core.tracegen import generate
+
+from mapi_core import Flow
 
 
 @pytest.fixture(scope="module")
@@ -42,21 +40,16 @@ COUNT = textwrap.dedent("""
 """)
 
 
-def count_in_process(path, expression: str, pipeline: str | None) -> dict:
-    env = dict(os.environ)
-    env.pop("MAPI_PIPELINE", None)
-    if pipeline is not None:
-        env["MAPI_PIPELINE"] = pipeline
-    done = subprocess.run([sys.executable, "-c", COUNT, str(path), expression], env=env,
+def count_in_process(path, expression: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", COUNT, str(path), expression],
                           capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
 
 
-@pytest.mark.parametrize("pipeline", [None, "0"], ids=["reader thread", "one thread"])
-def test_counts_equal_tcpdumps(large_trace, pipeline):
+def test_counts_equal_tcpdumps(large_trace):
     # tcpdump -r mix-100000.pcap -w - 'tcp and port 80' | tshark -r - -T fields -e frame.len
     lengths = tcpdump_wire_lengths(large_trace, "tcp and port 80")
-    counted = count_in_process(large_trace, "tcp and port 80", pipeline)
+    counted = count_in_process(large_trace, "tcp and port 80")
     assert (counted["packets"], counted["bytes"]) == (len(lengths), sum(lengths))
 
 
@@ -66,15 +59,15 @@ def test_resident_memory_does_not_grow_with_the_file(large_trace):
     interpreter's own memory)."""
     tiny = large_trace.with_name("tiny.pcap")
     generate(str(tiny), 100, seed=3)
-    baseline = count_in_process(tiny, "tcp", None)["hwm_kib"]
-    large = count_in_process(large_trace, "tcp", None)["hwm_kib"]
+    baseline = count_in_process(tiny, "tcp")["hwm_kib"]
+    large = count_in_process(large_trace, "tcp")["hwm_kib"]
     file_kib = large_trace.stat().st_size // 1024
     assert large - baseline < file_kib * 0.75, (baseline, large, file_kib)
 
 
-def test_closing_while_the_reader_is_ahead(large_trace):
-    """A slow TO_BUFFER reader makes the device wait with the reader thread batches ahead; closing
-    then ends both threads (no hang, no packet after close)."""
+def test_closing_while_the_device_waits(large_trace):
+    """A slow TO_BUFFER reader makes the device wait in the middle of the file, with the resident
+    window's thread running; closing then ends both threads."""
     with Flow(str(large_trace)) as flow:
         buffer = flow.apply("TO_BUFFER", "WAIT", 262144)
         counter = flow.apply("PKT_COUNTER")
