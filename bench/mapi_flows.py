@@ -12,6 +12,7 @@ run under valgrind::
 
     python bench/mapi_flows.py count FILE "tcp and port 80"     # prints {"packets", "bytes", "seconds"}
     python bench/mapi_flows.py shared FILE "tcp and port 80" 32 # N flows on one device: {"packets": [...], "seconds"}
+    python bench/mapi_flows.py workers FILE "tcp and port 80" 2 # the count flow split across 2 processes
     python bench/mapi_flows.py memory FILE ["tcp and port 80"]  # a flow and this process's memory (from /proc)
     python bench/mapi_flows.py chain FILE [FUNCTION ...]        # prints {"seconds"}; FUNCTION is NAME or NAME=ARG
 
@@ -117,6 +118,21 @@ def shared(path: str | Path, expression: str, flows: int) -> SharedRun:
         runtime.delete_offline_device(device)
 
 
+def workers(path: str | Path, expression: str, count: int) -> FlowRun:
+    """[BPF_FILTER expression, PKT_COUNTER, BYTE_COUNTER] split across ``count`` worker processes;
+    ``seconds`` from connect() to the end of wait() (the workers' start-up is not in it)."""
+    import mapi_core
+
+    with mapi_core.Flow(str(path), workers=count) as flow:
+        flow.apply("BPF_FILTER", expression)
+        packets = flow.apply("PKT_COUNTER")
+        octets = flow.apply("BYTE_COUNTER")
+        started = time.perf_counter()
+        flow.run()
+        elapsed = time.perf_counter() - started
+        return FlowRun(int(packets.read()), int(octets.read()), elapsed)
+
+
 def process_memory() -> dict[str, int]:
     """This process's resident memory now (VmRSS) and at its peak so far (VmHWM), in KiB."""
     fields = {}
@@ -194,6 +210,10 @@ def main(argv: list[str]) -> int:
         return 2
     if len(argv) == 3 and argv[0] == "count":
         run = count(argv[1], argv[2])
+        print(json.dumps({"packets": run.packets, "bytes": run.bytes, "seconds": run.seconds}))
+        return 0
+    if len(argv) == 4 and argv[0] == "workers":
+        run = workers(argv[1], argv[2], int(argv[3]))
         print(json.dumps({"packets": run.packets, "bytes": run.bytes, "seconds": run.seconds}))
         return 0
     if len(argv) == 4 and argv[0] == "shared":

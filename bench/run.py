@@ -39,6 +39,7 @@ MAPI_SCRIPT = Path(mapi_flows.__file__).resolve()
 CALLGRIND_SCRIPT = Path(__file__).resolve().parent / "callgrind.py"
 CALLGRIND_RESULT = OUT / "callgrind" / "result.json"
 SHARED_FLOWS = 32
+WORKERS = 2   # worker processes of the split row (the machine has 2 cores)
 
 
 def callgrind_flow(expression: str) -> list[str]:
@@ -186,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     skipped = mapi_flows.unavailable()
     startup = None
     shared_ratio = None
+    workers_scaling = None
     if skipped is None:
         log(f"mapi: {args.repeat} runs of bench/mapi_flows.py count...")
         runs = [measure([sys.executable, str(MAPI_SCRIPT), "count", str(path), args.filter])
@@ -218,6 +220,15 @@ def main(argv: list[str] | None = None) -> int:
                 [(n, None) for p in printed for n in p["packets"]],
             )
         shared_ratio = shared_seconds[SHARED_FLOWS] / shared_seconds[1]
+        log(f"mapi: {args.repeat} runs of the count flow split across {WORKERS} worker processes...")
+        runs = [measure([sys.executable, str(MAPI_SCRIPT), "workers", str(path), args.filter, str(WORKERS)])
+                for _ in range(args.repeat)]  # fmt: skip
+        printed = [json.loads(r.stdout) for r in runs]
+        workers_seconds = min(p["seconds"] for p in printed)
+        timed_row("mapi", f"Flow(FILE, workers={WORKERS}): connect() to end of wait()", workers_seconds,
+                  max(r.max_rss_kib for r in runs), [(p["packets"], p["bytes"]) for p in printed])
+        in_process = min(r["seconds"] for r in rows if r["timed"].startswith("in one process"))
+        workers_scaling = in_process / workers_seconds
         startup = best_of(args.repeat, lambda: wall([sys.executable, "-c", "import mapi_core"]))
     else:
         skipped_row("mapi", "all mapi rows", skipped)
@@ -234,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "shared_flows": SHARED_FLOWS,
         "shared_flows_time_ratio": shared_ratio,
+        "workers": WORKERS,
+        "workers_scaling": workers_scaling,
         "callgrind": callgrind,
         "python_startup_import_mapi_core_seconds": startup,
         "pypi_peer_versions": peerlib.pypi_peer_versions(),
@@ -291,6 +304,8 @@ def print_table(result: dict) -> None:
     )
     if result["shared_flows_time_ratio"] is not None:
         print(f"{result['shared_flows']} flows / 1 flow (in-process time): {result['shared_flows_time_ratio']:.2f}x")
+    if result["workers_scaling"] is not None:
+        print(f"workers={result['workers']} / one process (in-process time): {result['workers_scaling']:.2f}x faster")
     callgrind = result["callgrind"]
     if callgrind:
         print(

@@ -33,7 +33,7 @@ def test_every_row_of_the_small_benchmark_counts_what_tcpdump_selects():
     result = json.loads(done.stdout)
     rows = result["rows"]
     assert result["trace"]["packets"] == 20000
-    assert [r["tool"] for r in rows] == ["tcpdump", "libpcap C loop", "dpkt", "nfstream"] + ["mapi"] * 4
+    assert [r["tool"] for r in rows] == ["tcpdump", "libpcap C loop", "dpkt", "nfstream"] + ["mapi"] * 5
     selected = result["tcpdump_selection"]
     assert selected["packets"] > 0
     for row in rows:
@@ -46,7 +46,7 @@ def test_every_row_of_the_small_benchmark_counts_what_tcpdump_selects():
         assert row["seconds"] > 0 and row["peak_rss_kib"] > 0
     shared = [r for r in rows if "on one device" in r["timed"]]
     assert [r["timed"].split()[0] for r in shared] == ["1", "32"]
-    assert result["shared_flows_time_ratio"] > 0
+    assert result["shared_flows_time_ratio"] > 0 and result["workers_scaling"] > 0
     assert not result["mismatch"]
 
 

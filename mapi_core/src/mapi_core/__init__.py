@@ -12,6 +12,7 @@ from mapi_core import constants as _constants
 from mapi_core.api.compat import *  # every mapi_* call
 from mapi_core.api.compat import __all__ as _compat_names
 from mapi_core.api.flow import Flow, FunctionHandle
+from mapi_core.api.workers import ParallelFlow
 from mapi_core.constants import *  # MFF_PCAP, FLOW_FINISHED, WAIT, ...
 from mapi_core.errors import ErrorCode, MapiError, TraceWarning
 from mapi_core.info import DeviceInfo, FlowInfo, FunctionInfo, LibFunctInfo, LibInfo, Result
@@ -29,6 +30,7 @@ __all__ = [
     "DeviceInfo",
     "ErrorCode",
     "Flow",
+    "ParallelFlow",
     "FlowInfo",
     "FunctionHandle",
     "FunctionInfo",

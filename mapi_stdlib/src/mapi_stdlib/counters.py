@@ -28,6 +28,7 @@ def definitions() -> Iterator[FunctionDef]:
         implementation=Counter,
         result=U64,
         resettable=True,
+        merge=sum,
         process=f"{NATIVE}:stdlib_pkt_counter",
     )
     yield FunctionDef(
@@ -36,5 +37,6 @@ def definitions() -> Iterator[FunctionDef]:
         implementation=Counter,
         result=U64,
         resettable=True,
+        merge=sum,
         process=f"{NATIVE}:stdlib_byte_counter",
     )

@@ -76,11 +76,20 @@ class Flow:
     an existing device (e.g. one made by ``mapi_create_offline_device``).  ``live_options``
     (``snaplen``, ``promisc``, ``buffer_size``, ``backend``, ``timeout_ms``, ``immediate``) open
     the interface with these settings instead of the configuration file's; the flow then owns
-    that device and closes it with itself.
+    that device and closes it with itself.  ``workers=N`` (N > 1) splits a pcap file across N
+    processes and returns a :class:`~mapi_core.api.workers.ParallelFlow`, whose results are
+    merged on read.
     """
 
+    def __new__(cls, device: str | os.PathLike, *, workers: int = 1, **options: Any) -> Any:
+        if workers != 1:                 # a trace split across processes: see mapi_core.api.workers
+            from mapi_core.api.workers import ParallelFlow
+
+            return ParallelFlow(device, workers=workers, **options)
+        return super().__new__(cls)
+
     def __init__(self, device: str | os.PathLike, *, file_format: int = MFF_PCAP,
-                 runtime: Runtime | None = None, **live_options: Any) -> None:
+                 runtime: Runtime | None = None, workers: int = 1, **live_options: Any) -> None:
         self.runtime = runtime or default_runtime()
         name = os.fspath(device)
         self._live_device: str | None = None

@@ -51,6 +51,23 @@ class OfflineDevice(Device):
     def offline(self) -> bool:
         return True
 
+    def restrict(self, start: int, end: int) -> int:
+        """Reads only the records that start in the byte range [start, end) of the file (a part of
+        it for one of several workers); returns the offset of the first record, found by shape.
+        Before start, and for a pcap file only (MapiError 7009 otherwise)."""
+        with self._lock:
+            if self._thread is not None or self._trace is None:
+                raise MapiError(ErrorCode.MFUNCT_NOT_SUPPORTED, f"{self.name}: a started device cannot be split")
+            found = lib.mapi_trace_restrict(self._trace, start, end)
+        if found < 0:
+            reason = ffi.string(lib.mapi_trace_message(self._trace)).decode(errors="replace")
+            raise MapiError(ErrorCode.MFUNCT_NOT_SUPPORTED, f"{self.path}: {reason}")
+        return int(found)
+
+    def offset(self) -> int:
+        """The file offset of the next record to read (after the end: where reading stopped)."""
+        return int(lib.mapi_trace_offset(self._trace)) if self._trace is not None else 0
+
     @property
     def started(self) -> bool:
         return self._thread is not None

@@ -68,7 +68,7 @@
 #define READ_BUF_INITIAL (1u << 20)
 
 /* What a parser loop reports. */
-enum fill_result { FILL_FULL, FILL_MORE, FILL_ERROR };
+enum fill_result { FILL_FULL, FILL_MORE, FILL_ERROR, FILL_STOPPED };
 
 /* How an interface's timestamp units become 32.32 fixed point. */
 enum ts_kind { TS_USEC, TS_NSEC, TS_POW2, TS_DIV64, TS_DIV128, TS_ZERO };
@@ -97,6 +97,7 @@ struct mapi_trace {
     unsigned char *buf;       /* read mode buffer */
     size_t cap;
     size_t want;              /* read mode: bytes needed from pos before parsing can go on */
+    const unsigned char *stop; /* mapped, restricted: no record starting here or later is read */
 
     int format;
     int status;
@@ -182,10 +183,16 @@ pcap_fill(mapi_trace_t *t, mapi_batch_t *b, uint32_t max, const int sw, const ui
     const uint32_t maxcap = t->maxcap;
     const uint16_t lt = (uint16_t)t->linktype;
     const int lenswap = t->lenswap;
+    const unsigned char *const stop = t->stop;
     uint32_t n = b->count;
     int r = FILL_FULL;
 
     while (n < max) {
+        if (unlikely(stop != NULL) && p >= stop) {
+            t->status = MAPI_TRACE_EOF;     /* the end of the range: the rest is another's */
+            r = FILL_STOPPED;
+            break;
+        }
         size_t avail = (size_t)(end - p);
         if (unlikely(avail < hl)) {
             t->want = hl;
@@ -703,10 +710,11 @@ static void keep_resident(mapi_trace_t *t)
 {
     if (!t->residency_started) {
         t->residency_started = 1;
-        if (t->len <= POPULATE_AT_ONCE)
-            madvise((void *)t->base, t->len, MADV_POPULATE_READ);
+        size_t from = t->pos & ~(size_t)4095;
+        if (t->len - from <= POPULATE_AT_ONCE)
+            madvise((void *)(t->base + from), t->len - from, MADV_POPULATE_READ);
         else
-            t->residency = mapi_residency_start(t->base, t->len); /* NULL: pages fault in */
+            t->residency = mapi_residency_start(t->base, t->len, t->pos); /* NULL: pages fault in */
     }
     if (t->residency != NULL)
         mapi_residency_reached(t->residency, t->pos);
@@ -888,6 +896,49 @@ uint32_t mapi_trace_interface_linktype(const mapi_trace_t *t, uint32_t i)
 
 uint64_t mapi_trace_packets(const mapi_trace_t *t) { return t->packets; }
 uint64_t mapi_trace_offset(const mapi_trace_t *t) { return t->base_off + t->pos; }
+
+/* Resynchronising on a record boundary: RESYNC_RECORDS records in a row must look right. */
+#define RESYNC_RECORDS 64
+#define RESYNC_MAX_WIRE 0x40000u        /* 256 KiB: larger wire lengths are not real packets */
+#define RESYNC_MAX_GAP 86400u           /* seconds between consecutive records */
+
+static int pcap_record_chain_at(const mapi_trace_t *t, size_t at)
+{
+    const int sw = t->swapped;
+    const uint32_t div = t->nanosecond ? 1000000000u : 1000000u;
+    uint32_t previous = 0;
+    for (int i = 0; i < RESYNC_RECORDS; i++) {
+        if (at == t->len && i > 0)
+            return 1;                   /* the file ends exactly after a record */
+        if (t->len - at < 16)
+            return 0;
+        const unsigned char *p = t->base + at;
+        uint32_t sec = rd32(p, sw), sub = rd32(p + 4, sw), cap = rd32(p + 8, sw), wlen = rd32(p + 12, sw);
+        if (sub >= div || cap > t->maxcap || cap > wlen || wlen > RESYNC_MAX_WIRE || t->len - at - 16 < cap)
+            return 0;
+        if (i > 0 && (sec - previous > RESYNC_MAX_GAP && previous - sec > RESYNC_MAX_GAP))
+            return 0;
+        previous = sec;
+        at += 16 + (size_t)cap;
+    }
+    return 1;
+}
+
+int64_t mapi_trace_restrict(mapi_trace_t *t, uint64_t start, uint64_t end)
+{
+    if (!t->mapped || t->format != MAPI_TRACE_PCAP || t->rechdr != 16 || t->lenswap || t->packets) {
+        set_msg(t, "only a pcap file that can be mapped (not pcapng, a pipe or a modified pcap) can be split");
+        return -1;
+    }
+    size_t at = t->pos;
+    if (start > at) {
+        for (at = start; at < t->len && !pcap_record_chain_at(t, at); at++)
+            ;
+    }
+    t->pos = at < t->len ? at : t->len;
+    t->stop = t->base + (end < t->len ? end : t->len);
+    return (int64_t)t->pos;
+}
 
 void mapi_trace_close(mapi_trace_t *t)
 {

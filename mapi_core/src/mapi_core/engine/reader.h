@@ -42,6 +42,14 @@ uint32_t mapi_trace_interfaces(const mapi_trace_t *t);   /* pcapng interfaces se
 uint32_t mapi_trace_interface_linktype(const mapi_trace_t *t, uint32_t i);
 uint64_t mapi_trace_packets(const mapi_trace_t *t);      /* packets delivered so far */
 uint64_t mapi_trace_offset(const mapi_trace_t *t);       /* file offset of the next record */
+/*
+ * Workers: restricts a mapped pcap file, before its first packet is read, to the records that
+ * start in [start, end).  The first record at or after start is found by its shape (64 plausible
+ * records in a row, or the end of the file); its offset is returned, or -1 with a message when the
+ * trace cannot be split.  After the last record, mapi_trace_offset() is the first record at or after
+ * end: the start the next range must have found (the caller checks).
+ */
+int64_t mapi_trace_restrict(mapi_trace_t *t, uint64_t start, uint64_t end);
 void mapi_trace_close(mapi_trace_t *t);
 
 #endif

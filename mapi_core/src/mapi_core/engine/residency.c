@@ -32,6 +32,7 @@
 struct mapi_residency {
     const unsigned char *base;
     size_t len;
+    size_t from;                       /* where the parser started (a worker's part of the file) */
     size_t parser;                     /* published by the parser (atomic) */
     size_t wake_at;                    /* the sleeping thread wants the parser here (atomic) */
     int waiting;                       /* the thread sleeps on wake (atomic) */
@@ -46,7 +47,7 @@ static size_t page_down(size_t offset) { return offset & ~(PAGE - 1); }
 static void *keep_resident(void *arg)
 {
     mapi_residency_t *r = arg;
-    size_t populated = 0, released = 0;
+    size_t populated = r->from, released = r->from;
     int populate = 1;
     for (;;) {
         size_t parser = __atomic_load_n(&r->parser, __ATOMIC_SEQ_CST);
@@ -81,13 +82,15 @@ static void *keep_resident(void *arg)
     }
 }
 
-mapi_residency_t *mapi_residency_start(const unsigned char *base, size_t len)
+mapi_residency_t *mapi_residency_start(const unsigned char *base, size_t len, size_t from)
 {
     mapi_residency_t *r = calloc(1, sizeof *r);
     if (r == NULL)
         return NULL;
     r->base = base;
     r->len = len;
+    r->from = page_down(from);
+    r->parser = from;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->wake, NULL);
     if (pthread_create(&r->thread, NULL, keep_resident, r) != 0) {

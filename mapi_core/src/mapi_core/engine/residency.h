@@ -9,8 +9,9 @@
 
 typedef struct mapi_residency mapi_residency_t;
 
-/* Starts managing [base, base + len) (a read-only private file mapping); NULL if it cannot. */
-mapi_residency_t *mapi_residency_start(const unsigned char *base, size_t len);
+/* Starts managing [base + from, base + len) of a read-only private file mapping, the parser being
+ * at from; NULL if it cannot. */
+mapi_residency_t *mapi_residency_start(const unsigned char *base, size_t len, size_t from);
 
 /* The parser has reached offset pos: cheap, called once per batch. */
 void mapi_residency_reached(mapi_residency_t *r, size_t pos);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -59,6 +60,9 @@ class FunctionDef:
     arguments: no state kept between packets, no result written, the packet unchanged.  Flows of
     one device whose first function is the same pure function with equal arguments then evaluate
     it once per packet (BPF_FILTER, STR_SEARCH and REGEXP are pure).
+    ``merge`` combines the values several workers read for this function (each saw a part of
+    the packets) into the value one process would have read, e.g. ``sum`` for counters; a
+    function with a result and no merge cannot run in a flow split across workers.
     ``library``, ``distribution`` and ``version`` are filled in by the plugin manager.
     """
 
@@ -73,6 +77,7 @@ class FunctionDef:
     process: str | None = attrs.field(default=None, validator=_symbol)
     resettable: bool = False
     pure: bool = False
+    merge: Callable[[list[Any]], Any] | None = attrs.field(default=None, eq=False)
     aliases: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     library: str = ""
     distribution: str = ""
@@ -90,6 +95,11 @@ class FunctionDef:
     @property
     def native(self) -> bool:
         return self.process is not None
+
+    @property
+    def splittable(self) -> bool:
+        """Can run in a flow split across workers: a pure filter, or a result that merges."""
+        return (self.result is None and self.pure) or self.merge is not None
 
     @property
     def qualified_name(self) -> str:
