@@ -175,7 +175,7 @@ static inline unsigned long long off_at(const mapi_trace_t *t, const unsigned ch
 /* pcap                                                                                       */
 
 static inline __attribute__((always_inline)) int
-pcap_fill(mapi_trace_t *t, mapi_batch_t *b, uint32_t max, const int sw, const uint32_t div)
+pcap_fill(mapi_trace_t *t, mapi_batch_t *b, uint32_t max, const int sw, const uint32_t div, const int limited)
 {
     const unsigned char *const base = t->base, *const end = base + t->len;
     const unsigned char *p = base + t->pos;
@@ -188,7 +188,7 @@ pcap_fill(mapi_trace_t *t, mapi_batch_t *b, uint32_t max, const int sw, const ui
     int r = FILL_FULL;
 
     while (n < max) {
-        if (unlikely(stop != NULL) && p >= stop) {
+        if (limited && p >= stop) {
             t->status = MAPI_TRACE_EOF;     /* the end of the range: the rest is another's */
             r = FILL_STOPPED;
             break;
@@ -249,13 +249,16 @@ pcap_fill(mapi_trace_t *t, mapi_batch_t *b, uint32_t max, const int sw, const ui
     return r;
 }
 
+/* One instance per byte order and resolution, and one (slower by a compare) for a restricted range. */
 static int pcap_fill_any(mapi_trace_t *t, mapi_batch_t *b, uint32_t max)
 {
+    if (t->stop != NULL)
+        return pcap_fill(t, b, max, t->swapped, t->nanosecond ? 1000000000u : 1000000u, 1);
     switch ((t->swapped << 1) | t->nanosecond) {
-    case 0: return pcap_fill(t, b, max, 0, 1000000u);
-    case 1: return pcap_fill(t, b, max, 0, 1000000000u);
-    case 2: return pcap_fill(t, b, max, 1, 1000000u);
-    default: return pcap_fill(t, b, max, 1, 1000000000u);
+    case 0: return pcap_fill(t, b, max, 0, 1000000u, 0);
+    case 1: return pcap_fill(t, b, max, 0, 1000000000u, 0);
+    case 2: return pcap_fill(t, b, max, 1, 1000000u, 0);
+    default: return pcap_fill(t, b, max, 1, 1000000000u, 0);
     }
 }
 
