@@ -474,3 +474,51 @@ def test_nothing_is_dropped_without_being_counted(can_capture) -> None:
             assert read == held.buffered
     finally:
         runtime.shutdown()
+
+
+# Flow(INTERFACE, workers=2) in the namespace: two worker processes in one PACKET_FANOUT group.
+PARALLEL = textwrap.dedent("""
+    import json, sys
+    from mapi_core import Flow
+
+    interface, expression = sys.argv[1], sys.argv[2]
+    with Flow(interface, workers=2, snaplen=262144, buffer_size="8MiB") as flow:
+        if expression:
+            flow.apply("BPF_FILTER", expression)
+        packets, octets = flow.apply("PKT_COUNTER"), flow.apply("BYTE_COUNTER")
+        flow.connect()
+        print("ready", flush=True)
+        sys.stdin.readline()
+        print(json.dumps({"packets": packets.read(), "bytes": octets.read(), "parts": packets.parts()}))
+""")
+
+
+@pytest.mark.parametrize(("name", "expression"), [("ndpi-4.2-src--synscan.pcap", ""),
+                                                   ("mapi-tracefile.pcap", "tcp")])
+def test_workers_share_a_live_interface_by_flow(netns: str, name: str, expression: str) -> None:
+    """The kernel hands each flow to one of the two workers; merged, they count what tcpdump
+    selects in the replayed trace, and each worker had some of it."""
+    path = trace(name)
+    proc = subprocess.Popen(["ip", "netns", "exec", netns, sys.executable, "-c", PARALLEL, "veth1", expression],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = _readline(proc.stdout, STEP_TIMEOUT)
+        assert line.strip() == "ready", f"{line!r} {proc.stderr.read() if proc.poll() is not None else ''}"
+        replay(netns, path)
+        time.sleep(0.5)   # > the workers' delivery delay (10 ms blocks)
+        out, err = proc.communicate("stop\n", timeout=STEP_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    result = json.loads(out)
+    # tcpdump -r TRACE -w - EXPR | tshark -r - -T fields -e frame.cap_len: tcpreplay sends the
+    # captured bytes, so a replayed frame's length on the wire is its captured length
+    selected = subprocess.run([tool("tcpdump"), "-r", str(path), "-w", "-", *([expression] if expression else [])],
+                              check=True, capture_output=True).stdout
+    lengths = [int(n) for n in subprocess.run([tool("tshark"), "-r", "-", "-T", "fields", "-e", "frame.cap_len"],
+                                              input=selected, check=True, capture_output=True).stdout.split()]
+    assert (result["packets"], result["bytes"]) == (len(lengths), sum(lengths))
+    assert sum(result["parts"]) == len(lengths) and all(part > 0 for part in result["parts"]), result

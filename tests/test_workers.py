@@ -112,12 +112,14 @@ def test_functions_that_need_every_packet_in_order_are_refused(mix):
 
 def test_bad_inputs(tmp_path):
     with pytest.raises(ValueError, match="workers=0"):
-        Flow(str(tmp_path), workers=0)
+        Flow(str(tmp_path / "x.pcap"), workers=0)
     with pytest.raises(ValueError, match="workers=True"):
         ParallelFlow(str(tmp_path), workers=True)
     with pytest.raises(MapiError) as raised:
         Flow(str(tmp_path / "missing.pcap"), workers=2)
-    assert raised.value.code == 6155
+    assert raised.value.code == 6155 and "no such trace file" in str(raised.value)
+    with pytest.raises(ValueError, match="snaplen: capture options are for live devices"):
+        Flow(str(trace("mapi-tracefile.pcap")), workers=2, snaplen=96)
     with pytest.raises(MapiError) as raised:
         Flow(str(trace("wireshark-4.0.17-src--dhcp-nanosecond.pcapng")), workers=2)
     assert raised.value.code == 7009 and "pcapng" in str(raised.value)

@@ -117,6 +117,7 @@ BAD_FILES = [
     ("[live]\nbuffer_size = \"4 parsecs\"\n", 2, "[live] buffer_size: must be a number of bytes"),
     ("[live]\nbuffer_size = 1024\n", 2, "[live] buffer_size: must be from 65536"),
     ("[live]\ntimeout_ms = -5\n", 2, "[live] timeout_ms"),
+    ("[live]\nfanout = 70000\n", 2, "[live] fanout: must be from 0 to 65535"),
     ("[live]\nsnaplenn = 96\n", 2, "[live] snaplenn: unknown key"),
     ("# comment\n[drivers]\n", 2, "drivers: unknown section"),
     ("[devices.a]\ninterface = \"eth0\"\n\n[devices.b]\ninterface = \"eth0\"\n", 5,
@@ -179,6 +180,7 @@ def test_a_broken_configuration_fails_create_flow_with_the_reason(config_file) -
 @pytest.mark.parametrize(("options", "named"), [
     ({"snaplen": 0}, "snaplen"), ({"snaplen": 1.5}, "snaplen"), ({"backend": "dpdk"}, "backend"),
     ({"buffer_size": "lots"}, "buffer_size"), ({"promisc": "yes"}, "promisc"), ({"timeout_ms": 0}, "timeout_ms"),
+    ({"fanout": -1}, "fanout"), ({"fanout": "7"}, "fanout"),
 ])
 def test_wrong_options_from_python_are_7000_naming_the_option(runtime: Runtime, options: dict, named: str) -> None:
     with pytest.raises(MapiError) as caught:
@@ -355,3 +357,10 @@ def test_mapi_stats_errors(name: object, code: int) -> None:
     assert mapi_stats(name) is None
     got, message = mapi_read_error()
     assert got == code, message
+
+
+def test_a_fanout_group_needs_the_afpacket_backend(runtime: Runtime) -> None:
+    """Checked before the interface is opened, so no privilege is needed to see it."""
+    with pytest.raises(MapiError) as caught:
+        runtime.open_live_device("lo", backend="pcap", fanout=7)
+    assert "a fanout group (1..65535) needs the afpacket backend" in str(caught.value)

@@ -17,6 +17,8 @@ Example::
     backend = "auto"          # "afpacket" (Linux TPACKET_V3 ring), "pcap" (libpcap) or "auto"
     timeout_ms = 10           # longest wait before a partly filled buffer block is handed over
     immediate = false         # hand every packet over at once (more wake-ups)
+    fanout = 0                # afpacket: join this PACKET_FANOUT group (1..65535): the kernel shares
+                              # the packets out by flow hash among its sockets; 0: no group
 
     # A device: the name flows use, the interface it captures, other names, its own options.
     [devices.uplink]
@@ -71,6 +73,7 @@ class LiveOptions:
     backend: str = "auto"
     timeout_ms: int = 10
     immediate: bool = False
+    fanout: int = 0
 
 
 OPTION_NAMES = tuple(field.name for field in attrs.fields(LiveOptions))
@@ -166,6 +169,8 @@ def _check_option(key: str, value: Any) -> Any:
         return _integer(value, 1, 60000)
     if key in ("promisc", "immediate"):
         return _boolean(value)
+    if key == "fanout":
+        return _integer(value, 0, 65535)
     if key == "backend":
         if value not in BACKENDS:
             raise ValueError(f"must be one of {', '.join(map(repr, BACKENDS))}, not {value!r}")

@@ -200,7 +200,8 @@ class Runtime:
 
     def open_live_device(self, interface: str, *, snaplen: int | None = None, promisc: bool | None = None,
                          buffer_size: int | str | None = None, backend: str | None = None,
-                         timeout_ms: int | None = None, immediate: bool | None = None) -> str:
+                         timeout_ms: int | None = None, immediate: bool | None = None,
+                         fanout: int | None = None) -> str:
         """Opens a network interface (or a configured device) with these options, overriding the
         configuration file's; returns the device name for ``create_flow`` / ``Flow(name)``.
 
@@ -208,7 +209,7 @@ class Runtime:
         closes with its last flow).  Capture starts at the first connect.
         """
         options = {"snaplen": snaplen, "promisc": promisc, "buffer_size": buffer_size, "backend": backend,
-                   "timeout_ms": timeout_ms, "immediate": immediate}
+                   "timeout_ms": timeout_ms, "immediate": immediate, "fanout": fanout}
         if not isinstance(interface, str):
             raise MapiError(ErrorCode.MAPI_DEVICE_INFO_ERR, f"an interface name is a string, not {interface!r}")
         device = self._live_device(interface, {k: v for k, v in options.items() if v is not None})

@@ -74,11 +74,11 @@ class Flow:
     ``device`` is a trace file path (a flow on its own offline device, read from connect on), a
     network interface or configured device name (live capture from connect on), or the name of
     an existing device (e.g. one made by ``mapi_create_offline_device``).  ``live_options``
-    (``snaplen``, ``promisc``, ``buffer_size``, ``backend``, ``timeout_ms``, ``immediate``) open
+    (``snaplen``, ``promisc``, ``buffer_size``, ``backend``, ``timeout_ms``, ``immediate``, ``fanout``) open
     the interface with these settings instead of the configuration file's; the flow then owns
-    that device and closes it with itself.  ``workers=N`` (N > 1) splits a pcap file across N
-    processes and returns a :class:`~mapi_core.api.workers.ParallelFlow`, whose results are
-    merged on read.
+    that device and closes it with itself.  ``workers=N`` (N > 1) splits a pcap file or an
+    interface across N processes and returns a :class:`~mapi_core.api.workers.ParallelFlow`,
+    whose results are merged on read.
     """
 
     def __new__(cls, device: str | os.PathLike, *, workers: int = 1, **options: Any) -> Any:

@@ -1,8 +1,8 @@
-"""A flow over a trace file split across worker processes, results merged on read.
+"""A flow split across worker processes, results merged on read: a trace file or a live interface.
 
 ::
 
-    with Flow("trace.pcap", workers=2) as flow:       # or ParallelFlow("trace.pcap", workers=2)
+    with Flow("trace.pcap", workers=2) as flow:       # or an interface: Flow("eth0", workers=2)
         flow.apply("BPF_FILTER", "tcp and port 80")
         packets = flow.apply("PKT_COUNTER")
         flow.run()
@@ -18,6 +18,10 @@ that record really was.  When every boundary agrees, the workers read each recor
 When one does not (a file carrying pcap records inside its packets can fool the shape test), the
 flow is run again in this process, so the results are right either way.
 
+A live interface is split by the kernel instead: every worker opens it with the AF_PACKET
+backend in one PACKET_FANOUT group (``fanout``), and the kernel hands each flow's packets (a hash
+of its addresses and ports, fragments reassembled first) to one of them.
+
 Any order of the packets gives the same result only for some functions: a pure filter
 (BPF_FILTER, STR_SEARCH, REGEXP) and a function whose results merge (``FunctionDef.merge``: the
 counters add up).  Others are refused at apply time with MapiError 7009.  Each worker is a separate
@@ -28,7 +32,9 @@ socket when they are read.
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -49,17 +55,25 @@ START_TIMEOUT = 120.0
 WORKER = "import sys; from mapi_core.api.workers import main; sys.exit(main(sys.argv[1:]))"
 
 
-def _serve(connection: Connection, path: str, start: int, end: int) -> None:
-    """A worker: a flow on the records of ``path`` that start in [start, end), driven by the parent."""
+def _serve(connection: Connection, part: dict[str, Any]) -> None:
+    """A worker: a flow on its part of the packets (``part``: a byte range of a file, or a live
+    interface's fanout group), driven by the parent."""
     from mapi_core.api.flow import Flow
 
     runtime = default_runtime()
     try:
-        name = runtime.create_offline_device(path)
-        first = runtime.device(name).restrict(start, end)
-        flow = Flow(name)
+        if part["kind"] == "file":
+            name = runtime.create_offline_device(part["path"])
+            first = runtime.device(name).restrict(part["start"], part["end"])
+            flow = Flow(name)
+        else:
+            flow = Flow(part["path"], fanout=part["fanout"], **part["options"])
+            name, first = None, None
     except MapiError as err:
         connection.send(("error", int(err.code), err.detail or err.message))
+        return
+    except Exception:  # noqa: BLE001 - a bad option or a bug: tell the parent why, then end
+        connection.send(("error", int(ErrorCode.MCOM_UNKNOWN_ERROR), traceback.format_exc()))
         return
     connection.send(("ok", first))
     handles: dict[int, Any] = {}
@@ -75,10 +89,11 @@ def _serve(connection: Connection, path: str, start: int, end: int) -> None:
                 answer: Any = handle.fid
             elif command == "connect":
                 flow.connect()
-                runtime.start_offline_device(name)
+                if name is not None:
+                    runtime.start_offline_device(name)
                 answer = None
             elif command == "wait":
-                flow.wait(args[0])
+                flow.wait(args[0])                # a live flow says it does not end (7009)
                 answer = runtime.device(name).offset()
             elif command == "read":
                 answer = handles[args[0]].read()
@@ -86,7 +101,8 @@ def _serve(connection: Connection, path: str, start: int, end: int) -> None:
                 answer = handles[args[0]].info()
             elif command == "close":
                 flow.close()
-                runtime.delete_offline_device(name)
+                if name is not None:
+                    runtime.delete_offline_device(name)
                 connection.send(("ok", None))
                 return
             else:
@@ -114,6 +130,10 @@ class ParallelHandle:
         values = self.flow._ask_all("read", self.fid)     # a filter's workers say it has no result
         return self.definition.merge(values)
 
+    def parts(self) -> list[Any]:
+        """Each worker's own value, in worker order (what ``read`` merges)."""
+        return self.flow._ask_all("read", self.fid)
+
     def info(self) -> FunctionInfo:
         """Packets the function saw and passed, summed over the workers."""
         if self.flow.fallback is not None:
@@ -125,32 +145,47 @@ class ParallelHandle:
 
 
 class ParallelFlow:
-    """A flow over a pcap file, read by ``workers`` processes that each take a part of the file."""
+    """A flow run by ``workers`` processes that each take a part of the packets: a byte range of a
+    pcap file, or (for an interface) the flows the kernel's fanout gives them.  ``live_options``
+    are those of :class:`~mapi_core.api.flow.Flow` for a live device (the backend is afpacket)."""
 
-    def __init__(self, path: str | os.PathLike, *, workers: int, file_format: int = MFF_PCAP) -> None:
+    def __init__(self, device: str | os.PathLike, *, workers: int, file_format: int = MFF_PCAP,
+                 **live_options: Any) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
             raise ValueError(f"workers={workers!r}: give a number of processes from 1 to 256")
-        self.path = os.fspath(path)
-        if not os.path.isfile(self.path):
-            raise MapiError(ErrorCode.MAPI_ERROR_FILE, f"{self.path}: workers split a trace file, and this is none")
-        if file_format != MFF_PCAP:
-            raise MapiError(ErrorCode.MFUNCT_NOT_SUPPORTED, f"{self.path}: workers split pcap files only")
-        size = os.path.getsize(self.path)
-        self.ranges = [(k * size // workers, (k + 1) * size // workers) for k in range(workers)]
+        self.path = os.fspath(device)
+        self.live = not os.path.isfile(self.path)
+        if self.live and (os.sep in self.path or self.path.endswith((".pcap", ".pcapng", ".cap"))):
+            raise MapiError(ErrorCode.MAPI_ERROR_FILE, f"{self.path}: no such trace file")
+        if self.live:
+            if file_format != MFF_PCAP:
+                raise MapiError(ErrorCode.MFUNCT_NOT_SUPPORTED, f"{self.path}: file_format is for trace files")
+            if "fanout" in live_options:
+                raise ValueError("fanout: workers choose their own fanout group")
+            # one PACKET_FANOUT group per flow: the kernel shares the packets out by flow hash
+            group = random.randrange(1, 65536)
+            parts = [{"kind": "live", "path": self.path, "fanout": group, "options": live_options}] * workers
+        else:
+            if live_options:
+                raise ValueError(f"{', '.join(live_options)}: capture options are for live devices")
+            if file_format != MFF_PCAP:
+                raise MapiError(ErrorCode.MFUNCT_NOT_SUPPORTED, f"{self.path}: workers split pcap files only")
+            size = os.path.getsize(self.path)
+            parts = [{"kind": "file", "path": self.path, "start": k * size // workers,
+                      "end": (k + 1) * size // workers} for k in range(workers)]
         self.applied: list[tuple[str, tuple[Any, ...]]] = []
         self.handles: list[ParallelHandle] = []
         self.fallback: Any = None              # the Flow that re-ran the trace, if a boundary disagreed
         self.fallback_handles: dict[int, Any] = {}
-        self.starts: list[int] = []
+        self.starts: list[int | None] = []
         self._connections: list[Connection] = []
         self._processes: list[subprocess.Popen] = []
         self._closed = False
         try:
-            for start, end in self.ranges:
+            for part in parts:
                 mine, theirs = socket.socketpair()
-                process = subprocess.Popen(
-                    [sys.executable, "-c", WORKER, str(theirs.fileno()), self.path, str(start), str(end)],
-                    pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+                process = subprocess.Popen([sys.executable, "-c", WORKER, str(theirs.fileno()), json.dumps(part)],
+                                           pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
                 theirs.close()
                 self._connections.append(Connection(mine.detach()))
                 self._processes.append(process)
@@ -276,7 +311,7 @@ class ParallelFlow:
 
 
 def main(argv: list[str]) -> int:
-    """One worker (command line FD PATH START END), answering on the socket FD."""
-    fd, path, start, end = argv
-    _serve(Connection(int(fd)), path, int(start), int(end))
+    """One worker (command line: FD PART, PART in JSON), answering on the socket FD."""
+    fd, part = argv
+    _serve(Connection(int(fd)), json.loads(part))
     return 0

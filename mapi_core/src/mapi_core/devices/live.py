@@ -94,7 +94,8 @@ def choose_backend(requested: str, interface: str) -> str:
 def _open(interface: str, options: LiveOptions, backend: str) -> object:
     c_options = ffi.new("mapi_live_options_t *", {
         "snaplen": options.snaplen, "buffer_size": options.buffer_size, "timeout_ms": options.timeout_ms,
-        "promisc": int(options.promisc), "immediate": int(options.immediate), "backend": BACKENDS[backend]})
+        "promisc": int(options.promisc), "immediate": int(options.immediate), "backend": BACKENDS[backend],
+        "fanout": options.fanout})
     errbuf = ffi.new("char[]", _ERRLEN)
     live = lib.mapi_live_open(os.fsencode(interface), c_options, errbuf, _ERRLEN)
     if live == ffi.NULL:

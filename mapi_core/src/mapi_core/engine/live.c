@@ -350,6 +350,15 @@ static int af_start(mapi_live_t *l, char *errbuf, size_t errlen)
         errno_error(errbuf, errlen, l->ifname, "bind", errno);
         return -1;
     }
+    if (l->opts.fanout > 0) {
+        /* Every socket of the group gets the packets of some flows (a hash of the addresses and
+         * ports, fragments reassembled for it first), as workers=N needs. */
+        int group = (l->opts.fanout & 0xffff) | ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16);
+        if (setsockopt(l->fd, SOL_PACKET, PACKET_FANOUT, &group, sizeof group) < 0) {
+            errno_error(errbuf, errlen, l->ifname, "PACKET_FANOUT", errno);
+            return -1;
+        }
+    }
     /* Anything counted before the bind is not ours (there should be nothing). */
     struct tpacket_stats_v3 st;
     socklen_t len = sizeof st;
@@ -714,6 +723,11 @@ mapi_live_t *mapi_live_open(const char *ifname, const mapi_live_options_t *optio
     mapi_live_t *l = live_new(ifname, options);
     if (!l) {
         set_error(errbuf, errlen, "%s: out of memory", ifname);
+        return NULL;
+    }
+    if (options->fanout != 0 && (options->backend != MAPI_LIVE_AFPACKET || options->fanout < 0 || options->fanout > 65535)) {
+        set_error(errbuf, errlen, "%s: a fanout group (1..65535) needs the afpacket backend", ifname);
+        mapi_live_close(l);
         return NULL;
     }
     l->backend = options->backend;

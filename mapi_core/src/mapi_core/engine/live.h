@@ -34,6 +34,7 @@ typedef struct mapi_live_options {
     int32_t promisc;         /* promiscuous mode */
     int32_t immediate;       /* hand packets over at once (timeout of 1 ms for TPACKET_V3) */
     int32_t backend;         /* MAPI_LIVE_AFPACKET or MAPI_LIVE_PCAP */
+    int32_t fanout;          /* AF_PACKET: 1..65535 joins that PACKET_FANOUT_HASH group at start; 0: none */
 } mapi_live_options_t;
 
 /* Counters since mapi_live_start. */
