@@ -123,3 +123,14 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(MapiError) as raised:
         Flow(str(trace("wireshark-4.0.17-src--dhcp-nanosecond.pcapng")), workers=2)
     assert raised.value.code == 7009 and "pcapng" in str(raised.value)
+
+
+def test_an_error_in_every_worker_leaves_the_flow_usable(mix):
+    """A damaged argument fails in each worker; the next command still gets its own answers."""
+    with Flow(str(mix), workers=3) as flow:
+        with pytest.raises(MapiError) as raised:
+            flow.apply("BPF_FILTER", "tcp and port")          # libpcap: syntax error
+        assert raised.value.code == 1025
+        packets = flow.apply("PKT_COUNTER")
+        flow.run(timeout=120)
+        assert packets.read() == 60_000                       # capinfos -c mix-60000.pcap

@@ -272,7 +272,15 @@ class ParallelFlow:
             raise MapiError(ErrorCode.MAPI_INVALID_FLOW, f"{self!r} is closed")
         for connection in self._connections:
             connection.send((command, *args))
-        return [self._answer(connection, None) for connection in self._connections]
+        answers, failure = [], None
+        for connection in self._connections:   # every answer is read, so none is left for the next command
+            try:
+                answers.append(self._answer(connection, None))
+            except MapiError as err:
+                failure = failure or err
+        if failure is not None:
+            raise failure
+        return answers
 
     def _answer(self, connection: Connection, timeout: float | None) -> Any:
         if timeout is not None and not connection.poll(timeout):
