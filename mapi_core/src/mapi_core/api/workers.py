@@ -32,6 +32,7 @@ socket when they are read.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -103,7 +104,8 @@ def _serve(connection: Connection, part: dict[str, Any]) -> None:
                 flow.close()
                 if name is not None:
                     runtime.delete_offline_device(name)
-                connection.send(("ok", None))
+                with contextlib.suppress(OSError):    # the parent may be gone already
+                    connection.send(("ok", None))
                 return
             else:
                 raise ValueError(f"unknown command {command!r}")
