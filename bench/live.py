@@ -36,9 +36,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -74,26 +71,6 @@ print(json.dumps({"captured": runtime.read_result(fd, packets).value, "bytes": r
                   "capture_cpu_seconds": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime}))
 runtime.shutdown()
 """
-
-
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=STEP_TIMEOUT)
-
-
-@contextmanager
-def namespace() -> Iterator[str]:
-    """veth0 <-> veth1 in a fresh namespace (MTU 9000, IPv6 off), deleted afterwards."""
-    name = f"mapi-bench-{uuid.uuid4().hex[:8]}"
-    ip("netns", "add", name)
-    try:
-        subprocess.run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-                        "net.ipv6.conf.default.disable_ipv6=1"], check=True, timeout=STEP_TIMEOUT)
-        ip("-n", name, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1")
-        for interface in ("veth0", "veth1"):
-            ip("-n", name, "link", "set", interface, "mtu", "9000", "up")
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True, timeout=STEP_TIMEOUT)
 
 
 def wait_line(proc: subprocess.Popen, stream, want: str) -> None:
@@ -194,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     path = args.trace or trace(args.packets, args.seed)
 
     runs: dict[str, list[dict]] = {tool: [] for tool in tools}
-    with namespace() as ns:
+    from mapi_core.testing import veth_namespace
+
+    with veth_namespace("mapi-bench", STEP_TIMEOUT) as ns:
         for attempt in range(args.repeat):
             for tool in tools:
                 log(f"{tool}: replay {attempt + 1}/{args.repeat}...")

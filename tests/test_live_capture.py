@@ -28,7 +28,6 @@ import sys
 import textwrap
 import time
 import types
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,7 +37,7 @@ from mapi_core.errors import MapiError
 from mapi_core.plugins import FunctionDef, hookimpl
 from mapi_core.plugins.manager import Registry
 from mapi_core.runtime import Runtime
-from mapi_core.testing import epoch_to_ts32, require_capabilities, tool, trace, tshark_fields
+from mapi_core.testing import epoch_to_ts32, require_capabilities, tool, trace, tshark_fields, veth_namespace
 
 from mapi_core import packets
 
@@ -53,10 +52,6 @@ def _missing(what: str) -> None:
     pytest.skip(what)
 
 
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=STEP_TIMEOUT, check=check)
-
-
 @pytest.fixture(scope="module")
 def netns() -> Iterator[str]:
     """A fresh namespace with veth0 <-> veth1 up (MTU 9000, IPv6 off so the kernel sends
@@ -66,20 +61,13 @@ def netns() -> Iterator[str]:
     require_capabilities("CAP_NET_ADMIN", "CAP_NET_RAW", purpose="a network namespace with live capture")
     if shutil.which("ip") is None:
         _missing("the ip command (iproute2) is not installed")
-    name = f"mapi-test-{uuid.uuid4().hex[:8]}"
-    created = _ip("netns", "add", name, check=False)
-    if created.returncode != 0:
-        _missing(f"cannot create a network namespace: {created.stderr.strip()}")
     try:
-        in_ns = ["ip", "netns", "exec", name]
-        subprocess.run([*in_ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-                        "net.ipv6.conf.default.disable_ipv6=1"], check=True, timeout=STEP_TIMEOUT)
-        _ip("-n", name, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1")
-        for interface in ("veth0", "veth1"):
-            _ip("-n", name, "link", "set", interface, "mtu", "9000", "up")
-        yield name
-    finally:
-        _ip("netns", "del", name, check=False)
+        with veth_namespace("mapi-test", STEP_TIMEOUT) as name:
+            yield name
+    except subprocess.CalledProcessError as err:
+        if "netns" in err.cmd and "add" in err.cmd:
+            _missing(f"cannot create a network namespace: {err.stderr.strip()}")
+        raise
 
 
 # A capture with mapi in the namespace: a flow [BPF_FILTER] PKT_COUNTER BYTE_COUNTER RECORD on

@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,28 @@ def require_capabilities(*names: str, purpose: str) -> None:
     lacking = lacking_capabilities(*names)
     if lacking:
         pytest.skip(f"{purpose} needs {' and '.join(lacking)} (run as root, with them not dropped)")
+
+
+@contextlib.contextmanager
+def veth_namespace(prefix: str = "mapi", timeout: float = 60) -> Iterator[str]:
+    """A fresh network namespace ``<prefix>-<random>`` with veth0 <-> veth1 up (MTU 9000, IPv6 off
+    so that the kernel sends nothing of its own); deleted at the end whatever happens.  Needs
+    CAP_NET_ADMIN and iproute2; a failing step raises subprocess.CalledProcessError."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True, text=True, timeout=timeout)
+
+    ip("netns", "add", name)
+    try:
+        subprocess.run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+                        "net.ipv6.conf.default.disable_ipv6=1"], check=True, capture_output=True, timeout=timeout)
+        ip("-n", name, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1")
+        for interface in ("veth0", "veth1"):
+            ip("-n", name, "link", "set", interface, "mtu", "9000", "up")
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True, timeout=timeout)
 
 
 @contextlib.contextmanager
