@@ -46,8 +46,7 @@ from typing import Any
 from mapi_core.constants import MFF_PCAP
 from mapi_core.errors import ErrorCode, MapiError
 from mapi_core.info import FunctionInfo
-from mapi_core.plugins.resolve import FunctionName
-from mapi_core.plugins.types import FunctionDef
+from mapi_core.plugins.types import DEVICE_NIC, FunctionDef
 from mapi_core.runtime import default_runtime
 
 #: Seconds to wait for a worker to start (interpreter, imports, libraries) or to answer.
@@ -122,8 +121,11 @@ class ParallelHandle:
     def __init__(self, flow: ParallelFlow, fid: int, definition: FunctionDef) -> None:
         self.flow = flow
         self.fid = fid
-        self.name = definition.name
         self.definition = definition
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
 
     def read(self) -> Any:
         """The result over the whole trace: the workers' values merged."""
@@ -254,20 +256,13 @@ class ParallelFlow:
     # -- internals
 
     def _splittable_definition(self, function: str) -> FunctionDef:
-        try:
-            wanted = FunctionName.parse(function)
-        except ValueError as err:
-            raise MapiError(ErrorCode.MAPI_FUNCTION_NOT_FOUND, str(err)) from None
-        candidates = [d for d in default_runtime().registry.function(wanted.name)
-                      if wanted.library is None or d.library == wanted.library]
-        if not candidates:
-            raise MapiError(ErrorCode.MAPI_FUNCTION_NOT_FOUND, f"no library provides a function {wanted.name}")
-        refused = [d for d in candidates if not d.splittable]
-        if refused:
+        # trace files and interfaces are both devices of type DEVICE_NIC
+        definition = default_runtime().registry.resolve(function, DEVICE_NIC)
+        if not definition.splittable:
             raise MapiError(ErrorCode.MFUNCT_NOT_SUPPORTED, (
-                f"{wanted.name} cannot run in a flow split across workers: its result depends on seeing every "
+                f"{definition.name} cannot run in a flow split across workers: its result depends on seeing every "
                 "packet in order (only pure filters and functions whose results merge, like the counters, can)"))
-        return candidates[0]
+        return definition
 
     def _ask_all(self, command: str, *args: Any) -> list[Any]:
         if self._closed:

@@ -73,10 +73,3 @@ def print_load_errors(console: Console, errors: list[LoadError]) -> None:
     for error in errors:
         table.add_row(error.library, f"{error.distribution} {error.version}", error.error)
     console.print(table)
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` when JSON can hold it as is, else its repr."""
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return repr(value)

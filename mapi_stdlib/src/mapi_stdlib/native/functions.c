@@ -169,12 +169,12 @@ int stdlib_bpf_filter(void *state, unsigned char *pkt, mapi_pkthdr_t *hdr)
     stdlib_bpf_t *s = state;
     if (__builtin_expect(hdr->linktype != s->current_linktype, 0))
         select_linktype(s, hdr->linktype);
-    if (__builtin_expect(s->current == NULL, 0)) {
+    if (__builtin_expect(s->current_vm != NULL, 1))      /* the common case: one test */
+        return bpf_vm_run(s->current_vm, pkt, hdr->wlen, hdr->caplen) != 0;
+    if (s->current == NULL) {
         s->compile_failures++;
         return 0;
     }
-    if (__builtin_expect(s->current_vm != NULL, 1))
-        return bpf_vm_run(s->current_vm, pkt, hdr->wlen, hdr->caplen) != 0;
     return bpf_filter(s->current, pkt, hdr->wlen, hdr->caplen) != 0;
 }
 
