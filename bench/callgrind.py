@@ -163,8 +163,10 @@ def measure_flows(flows: list[tuple[str, tuple[str, ...]]], packets: int, seed: 
     engine_seen = all(r["ir"]["full"]["engine"] > 0 for r in rows)
     by_name = {r["flow"]: r for r in rows}
     per_noop = None
-    if "no function" in by_name and "4 NOOP" in by_name:
-        per_noop = (by_name["4 NOOP"]["engine_ir_per_packet"] - by_name["no function"]["engine_ir_per_packet"]) / 4
+    if "1 NOOP" in by_name and "4 NOOP" in by_name:
+        # per extra function in a chain: from one to four (a flow without functions does no
+        # per-packet dispatch at all, so it is not the base)
+        per_noop = (by_name["4 NOOP"]["engine_ir_per_packet"] - by_name["1 NOOP"]["engine_ir_per_packet"]) / 3
     return {
         "packets": packets,
         "seed": seed,

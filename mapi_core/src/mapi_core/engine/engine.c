@@ -237,6 +237,20 @@ static int grow_copy(mapi_flow_t *f, size_t need)
     return 0;
 }
 
+/* One packet through the slots [from, end) of f's chain (chain and end computed once per batch
+ * by the caller).  A pointer walks the chain: the index is needed only on a drop. */
+static inline __attribute__((always_inline)) void
+run_slots(mapi_flow_t *f, mapi_slot_t *chain, mapi_slot_t *from, mapi_slot_t *end, unsigned char *pkt,
+          mapi_pkthdr_t *hdr)
+{
+    for (mapi_slot_t *slot = from; slot != end; slot++) {
+        if (!slot->process(slot->state, pkt, hdr)) {
+            f->dropped[slot - chain]++;
+            return;
+        }
+    }
+}
+
 /* One packet through a flow's chain, on the packet itself or, for a modifying flow, a copy. */
 static inline void run_packet(mapi_flow_t *f, unsigned char *data, const mapi_pkthdr_t *header)
 {
@@ -260,37 +274,23 @@ static inline void run_packet(mapi_flow_t *f, unsigned char *data, const mapi_pk
         pkt = f->copy;
         hdr = &copy_hdr;
     }
-    for (uint32_t i = 0; i < nfuncs; i++) {
-        if (!chain[i].process(chain[i].state, pkt, hdr)) {
-            f->dropped[i]++;
-            return;
-        }
-    }
+    run_slots(f, chain, chain, chain + nfuncs, pkt, hdr);
 }
 
 /* Flow by flow: each chain stays hot in the cache for a whole batch.  The common case (a flow
  * that does not modify packets) has its own loop: this is the hot path of the whole engine. */
 static void run_flow(mapi_flow_t *f, mapi_batch_t *b)
 {
-    const uint32_t n = b->count, nfuncs = f->nfuncs;
-    mapi_slot_t *chain = f->chain;
+    const uint32_t n = b->count;
+    mapi_slot_t *const chain = f->chain, *const end = chain + f->nfuncs;
 
     running_flow = f;
     seq_write_begin(f);
     f->pkts_in += n;
     if (!f->modifies) {
-        /* A pointer walks the chain (no index to keep): the index is needed only on a drop. */
-        mapi_slot_t *const end = chain + nfuncs;
-        for (uint32_t p = 0; p < n; p++) {
-            unsigned char *pkt = b->data[p];
-            mapi_pkthdr_t *hdr = &b->hdr[p];
-            for (mapi_slot_t *slot = chain; slot != end; slot++) {
-                if (!slot->process(slot->state, pkt, hdr)) {
-                    f->dropped[slot - chain]++;
-                    break;
-                }
-            }
-        }
+        if (chain != end)            /* (a flow without functions only counts its packets) */
+            for (uint32_t p = 0; p < n; p++)
+                run_slots(f, chain, chain, end, b->data[p], &b->hdr[p]);
     } else {
         for (uint32_t p = 0; p < n; p++)
             run_packet(f, b->data[p], &b->hdr[p]);
@@ -329,17 +329,8 @@ static void run_flow_shared(mapi_dev_t *d, mapi_flow_t *f, mapi_batch_t *b)
     seq_write_begin(f);
     f->pkts_in += b->count;
     f->dropped[0] += b->count - v->npass;
-    for (uint32_t j = 0; j < v->npass; j++) {
-        uint32_t p = v->pass[j];
-        unsigned char *pkt = b->data[p];
-        mapi_pkthdr_t *hdr = &b->hdr[p];
-        for (mapi_slot_t *slot = chain + 1; slot != end; slot++) {
-            if (!slot->process(slot->state, pkt, hdr)) {
-                f->dropped[slot - chain]++;
-                break;
-            }
-        }
-    }
+    for (uint32_t j = 0; j < v->npass; j++)
+        run_slots(f, chain, chain + 1, end, b->data[v->pass[j]], &b->hdr[v->pass[j]]);
     seq_write_end(f);
 }
 
