@@ -145,6 +145,12 @@ def argument_code(position: int) -> ErrorCode:
     return ErrorCode.MFUNCT_INVALID_ARGUMENT
 
 
+def invalid_argument(function: str, position: int, name: str, reason: str) -> MapiError:
+    """MAPI's code for a bad argument at 1-based ``position``, with the message every function
+    uses: ``"FUNCTION: argument N (name): reason"``."""
+    return MapiError(argument_code(position), f"{function}: argument {position} ({name}): {reason}")
+
+
 class MapiError(Exception):
     """Every error mapi reports: MAPI's numeric ``code``, its ``message`` and what went wrong.
 

@@ -334,8 +334,7 @@ class Runtime:
                 values.append(argument.convert(given[position - 1], resolver))
             except ArgumentError as err:
                 close_files(values)
-                raise MapiError(errors.argument_code(position),
-                                f"{definition.name}: argument {position} ({argument.name}): {err}") from None
+                raise errors.invalid_argument(definition.name, position, argument.name, str(err)) from None
         return Args(tuple(a.name for a in declared), tuple(values))
 
     def connect(self, fd: int) -> None:

@@ -11,7 +11,6 @@ when the trace has been read (then None) or when the flow is closed (then None).
 from __future__ import annotations
 
 import struct
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +28,6 @@ from mapi_core import errors
 from mapi_stdlib.native._buffer import ffi, lib
 
 NATIVE = "mapi_stdlib.native._buffer"
-_ENDIAN = "<" if sys.byteorder == "little" else ">"
 
 #: The ring's size when none is given, in bytes (MAPI's held 50 packets of the device's snaplen).
 DEFAULT_SIZE = 4 << 20
@@ -40,8 +38,8 @@ _CHUNK = 1 << 20
 #: A waiting reader returns to Python this often, so that Ctrl-C (KeyboardInterrupt) gets through.
 _SLICE_NS = 200_000_000
 
-_RECORD = struct.Struct(_ENDIAN + "QIIIHH")     # mapi_pkthdr_t
-_RESULT = struct.Struct(_ENDIAN + "5Q")         # tobuf_result_t
+_RECORD = struct.Struct("=QIIIHH")     # mapi_pkthdr_t
+_RESULT = struct.Struct("=5Q")         # tobuf_result_t
 assert _RECORD.size == lib.TOBUF_HEADER == ffi.sizeof("mapi_pkthdr_t")
 assert _RESULT.size == ffi.sizeof("tobuf_result_t")
 

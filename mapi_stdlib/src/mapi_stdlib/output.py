@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import struct
-import sys
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any, ClassVar
@@ -38,8 +37,7 @@ FORMAT_NAMES: dict[str, int] = {"pcap": MFF_PCAP, "pcap-ns": MFF_PCAP_NS, "pcapn
 #: MAPI's result values: 11 while writing, 0 once the packet limit is reached.
 WRITING, LIMIT_REACHED = 11, 0
 
-_ENDIAN = "<" if sys.byteorder == "little" else ">"
-_STATUS = struct.Struct(_ENDIAN + "iI4Q")
+_STATUS = struct.Struct("=iI4Q")
 
 
 @attrs.frozen

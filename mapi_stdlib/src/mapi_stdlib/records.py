@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import struct
-import sys
 from fractions import Fraction
 
 import attrs
 
-_ENDIAN = "<" if sys.byteorder == "little" else ">"
-_STAT = struct.Struct(_ENDIAN + "8Q")
+_STAT = struct.Struct("=8Q")
 
 #: Bytes of a STAT result (native/stat_record.h).
 STAT_RECORD_SIZE = _STAT.size

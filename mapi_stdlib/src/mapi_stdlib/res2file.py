@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import struct
-import sys
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -40,8 +39,7 @@ STAT_KINDS = ("stat",)
 INTERVAL_AT_CLOSE = -1
 INTERVAL_EVERY_PACKET = 0
 
-_ENDIAN = "<" if sys.byteorder == "little" else ">"
-_STATUS = struct.Struct(_ENDIAN + "3Q")
+_STATUS = struct.Struct("=3Q")
 
 
 @attrs.frozen
@@ -97,7 +95,7 @@ class Res2File:
         try:
             self.types = parse_types(args.types)
         except ValueError as err:
-            raise MapiError(errors.argument_code(1), f"RES2FILE: argument 1 (types): {err}") from None
+            raise errors.invalid_argument("RES2FILE", 1, "types", str(err)) from None
         functions = args.functions
         if len(functions) != len(self.types):
             raise MapiError(errors.argument_code(2), (
@@ -113,14 +111,13 @@ class Res2File:
             except MapiError as err:
                 raise MapiError(err.code, f"{err.detail} (function {number} of argument 2)") from None
             if kind == R2F_STATS and source.result_size != STAT_RECORD_SIZE:
-                raise MapiError(errors.argument_code(2), (
-                    f"RES2FILE: argument 2 (functions): function {number}, {references.describe(source)}, "
+                raise errors.invalid_argument("RES2FILE", 2, "functions", (
+                    f"function {number}, {references.describe(source)}, "
                     f"has a {source.result_size}-byte result, not a STAT record"))
         interval = args.interval.value
         if interval < INTERVAL_AT_CLOSE:
-            raise MapiError(errors.argument_code(5), (
-                f"RES2FILE: argument 5 (interval): {interval} is neither -1 (at close), 0 (every packet) "
-                "nor a time such as '1s'"))
+            raise errors.invalid_argument("RES2FILE", 5, "interval", (
+                f"{interval} is neither -1 (at close), 0 (every packet) nor a time such as '1s'"))
         self.interval = interval
 
     def init(self, args: Any, device: Any, result: Any) -> Any:

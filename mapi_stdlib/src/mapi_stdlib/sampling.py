@@ -14,7 +14,6 @@ import datetime
 import ipaddress
 import re
 import struct
-import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from fractions import Fraction
@@ -41,12 +40,6 @@ from mapi_core import errors
 from mapi_stdlib.native._sampling import ffi, lib
 
 NATIVE = "mapi_stdlib.native._sampling"
-_ENDIAN = "<" if sys.byteorder == "little" else ">"
-
-
-def _invalid(function: str, position: int, name: str, reason: str) -> MapiError:
-    """MAPI's code for argument ``position``, with a message naming function and argument."""
-    return MapiError(errors.argument_code(position), f"{function}: argument {position} ({name}): {reason}")
 
 
 def _owned(pointer: Any, free: Callable[[Any], None], what: str) -> Any:
@@ -69,7 +62,7 @@ class _NativeState:
 
 # ==== rings in result memory ==================================================================
 
-_RING_HEADER = struct.Struct(_ENDIAN + "QII")      # written, capacity, stopped (THRESHOLD)
+_RING_HEADER = struct.Struct("=QII")      # written, capacity, stopped (THRESHOLD)
 
 
 def _no_value(raw: bytes) -> None:
@@ -120,7 +113,7 @@ class Sample(_NativeState):
 
     def instance(self, args: Any) -> None:
         if args.mode == PROBABILISTIC and args.value > 100:
-            raise _invalid("SAMPLE", 1, "value", f"{args.value} is not a percentage (1..100) in PROBABILISTIC mode")
+            raise errors.invalid_argument("SAMPLE", 1, "value", f"{args.value} is not a percentage (1..100) in PROBABILISTIC mode")
 
     def init(self, args: Any) -> Any:
         self.state = _owned(lib.sample_new(args.mode, args.value, args.seed), lib.sample_free, "SAMPLE")
@@ -133,7 +126,7 @@ class Sample(_NativeState):
 TCP_SYN, TCP_ACK, TCP_RST, TCP_FIN, TCP_PSH = 1, 2, 4, 8, 16
 #: Samples HASHSAMP's ring holds (MAPI kept 40).
 HASHSAMP_RING = 1024
-_HASHSAMP_RECORD = struct.Struct(_ENDIAN + "Q16s16sIHHBBB5x")
+_HASHSAMP_RECORD = struct.Struct("=Q16s16sIHHBBB5x")
 
 
 @attrs.frozen
@@ -184,7 +177,7 @@ class HashSamp(_NativeState):
 
 # ==== STARTSTOP ===============================================================================
 
-_STARTSTOP_RESULT = struct.Struct(_ENDIAN + "QQQII")
+_STARTSTOP_RESULT = struct.Struct("=QQQII")
 _DATE = re.compile(
     r"\s*(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
     r"\s*(?:(Z)|([+-])(\d{2}):?(\d{2}))?\s*")
@@ -246,17 +239,17 @@ class StartStop(_NativeState):
         try:
             start_relative, start = parse_moment(args.start)
         except ValueError as err:
-            raise _invalid("STARTSTOP", 1, "start", str(err)) from None
+            raise errors.invalid_argument("STARTSTOP", 1, "start", str(err)) from None
         try:
             stop_relative, stop = parse_moment(args.stop)
         except ValueError as err:
-            raise _invalid("STARTSTOP", 2, "stop", str(err)) from None
+            raise errors.invalid_argument("STARTSTOP", 2, "stop", str(err)) from None
         if start_relative and not stop_relative:
             raise MapiError(ErrorCode.MFUNCT_INVALID_ARGUMENT, (
                 f"STARTSTOP: a relative start ({args.start!r}) needs a relative stop (a duration), "
                 f"not the date {args.stop!r}"))
         if not stop_relative and stop < start:
-            raise _invalid("STARTSTOP", 2, "stop", f"{args.stop!r} is before the start {args.start!r}")
+            raise errors.invalid_argument("STARTSTOP", 2, "stop", f"{args.stop!r} is before the start {args.start!r}")
         return start_relative, start, stop_relative, stop
 
     def init(self, args: Any, result: Any) -> Any:
@@ -342,7 +335,7 @@ BOUNDARIES = {"EQUAL": 0, "GT": 1, "LT": 2, "EQUAL_D": 4, "GT_D": 8, "LT_D": 16}
 THRESHOLD_RING = 1024
 #: Most slices a moving window may have.
 MAX_SLICES = 65536
-_THRESHOLD_EVENT = struct.Struct(_ENDIAN + "QQII")
+_THRESHOLD_EVENT = struct.Struct("=QQII")
 
 
 @attrs.frozen(kw_only=True)
@@ -402,20 +395,20 @@ class Threshold(_NativeState):
         else:
             check_source("THRESHOLD", source, 3, device=device, kinds=None)
             if source.result_size < 1:
-                raise _invalid("THRESHOLD", 3, "function", f"{describe(source)} has an empty result")
+                raise errors.invalid_argument("THRESHOLD", 3, "function", f"{describe(source)} has an empty result")
         if polling and args.timeout == 0:
-            raise _invalid("THRESHOLD", 6, "timeout", "TR_POLL and TR_MW need a period > 0 ms")
+            raise errors.invalid_argument("THRESHOLD", 6, "timeout", "TR_POLL and TR_MW need a period > 0 ms")
         if not polling and args.timeout != 0:
-            raise _invalid("THRESHOLD", 6, "timeout", (
+            raise errors.invalid_argument("THRESHOLD", 6, "timeout", (
                 f"{args.timeout} ms: the timeout is the poll period of TR_POLL/TR_MW; without them THRESHOLD "
                 "compares after every packet, so pass 0"))
         if args.type & TR_MW:
             if not 1 <= args.divider <= MAX_SLICES:
-                raise _invalid("THRESHOLD", 7, "divider", f"{args.divider}: TR_MW needs 1..{MAX_SLICES} slices")
+                raise errors.invalid_argument("THRESHOLD", 7, "divider", f"{args.divider}: TR_MW needs 1..{MAX_SLICES} slices")
             if self.period(args) == 0:
-                raise _invalid("THRESHOLD", 7, "divider", f"{args.divider} slices of {args.timeout} ms are too short")
+                raise errors.invalid_argument("THRESHOLD", 7, "divider", f"{args.divider} slices of {args.timeout} ms are too short")
         elif args.divider != 0:
-            raise _invalid("THRESHOLD", 7, "divider", (
+            raise errors.invalid_argument("THRESHOLD", 7, "divider", (
                 f"{args.divider}: the divider is the number of slices of a TR_MW moving window; "
                 "without TR_MW pass 0"))
         return _RING_HEADER.size + THRESHOLD_RING * _THRESHOLD_EVENT.size

@@ -17,7 +17,6 @@ import enum
 import ipaddress
 import os
 import struct
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -32,8 +31,7 @@ from mapi_core import errors, references, timestamps
 from mapi_stdlib.records import STAT_RECORD_SIZE, StatRecord
 
 NATIVE = "mapi_stdlib.native._stats"
-_ENDIAN = "<" if sys.byteorder == "little" else ">"
-_U64 = struct.Struct(_ENDIAN + "Q")
+_U64 = struct.Struct("=Q")
 
 
 def _native() -> Any:
@@ -308,7 +306,7 @@ class Dist(_Reader):
 
     def client_read_result(self, raw: bytes) -> Histogram:
         minimum, maximum, width = self.shape
-        counts = struct.unpack_from(f"{_ENDIAN}{len(raw) // 8}Q", raw)
+        counts = struct.unpack_from(f"={len(raw) // 8}Q", raw)
         regular = counts[1:-1]
         bins = tuple(HistogramBin(minimum + i * width,
                                   maximum + 1 if i == len(regular) - 1 else minimum + (i + 1) * width, count)
@@ -318,8 +316,8 @@ class Dist(_Reader):
 
 # ---- BUCKET -----------------------------------------------------------------------------------
 
-_BUCKET_HEADER = struct.Struct(_ENDIAN + "4Q")      # written, started, open_start, open_value
-_BUCKET_ENTRY = struct.Struct(_ENDIAN + "2Q")       # start, value
+_BUCKET_HEADER = struct.Struct("=4Q")      # written, started, open_start, open_value
+_BUCKET_ENTRY = struct.Struct("=2Q")       # start, value
 _BUCKET_MODES = {Mode.NEVER: "BUCKET_NEVER", Mode.EVERY: "BUCKET_EVERY", Mode.PERIODIC: "BUCKET_PERIODIC"}
 DEFAULT_RING = 1000
 MAX_RING = 1_000_000
@@ -400,8 +398,8 @@ class Bucket(_Reader):
 
 # ---- BURST ------------------------------------------------------------------------------------
 
-_BURST_CATEGORY = struct.Struct(_ENDIAN + "5Q")
-_BURST_OPEN = struct.Struct(_ENDIAN + "2Q")
+_BURST_CATEGORY = struct.Struct("=5Q")
+_BURST_OPEN = struct.Struct("=2Q")
 MAX_BURST_CATEGORIES = 1_000_000
 
 
@@ -516,8 +514,8 @@ SORT_BY = {"SORT_BY_PACKETS": 1, "SORT_BY_BYTES": 2}
 MAX_TOP = 1000
 #: Hash-table slots at most: 2^20 (40 MB), so 524288 distinct values per period are tracked exactly.
 TOP_MAX_SLOTS = 1 << 20
-_TOP_HEADER = struct.Struct(_ENDIAN + "6Q")     # count, since, distinct, untracked packets/bytes, reserved
-_TOP_ENTRY = struct.Struct(_ENDIAN + "16sII2Q")  # key, kind, reserved, packets, bytes
+_TOP_HEADER = struct.Struct("=6Q")     # count, since, distinct, untracked packets/bytes, reserved
+_TOP_ENTRY = struct.Struct("=16sII2Q")  # key, kind, reserved, packets, bytes
 _KIND_NUMBER, _KIND_IPV4, _KIND_IPV6 = 1, 4, 6
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-import sys
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -24,7 +23,6 @@ from mapi_core.plugins.results import U64, ResultSpec
 from mapi_core import errors, references
 
 NATIVE = "mapi_stdlib.native._values"
-_ENDIAN = "<" if sys.byteorder == "little" else ">"
 
 
 def _native() -> ModuleType:
@@ -117,7 +115,7 @@ PROTINFO_FIELDS: dict[str, tuple[str, int | None]] = {
     "icmpv6.checksum": ("VALUES_ICMPV6_CHECKSUM", None),
 }
 
-_PROTINFO_LAYOUT = struct.Struct(_ENDIAN + "Q16sQ")
+_PROTINFO_LAYOUT = struct.Struct("=Q16sQ")
 
 
 def _protinfo_u64(raw: bytes) -> int | None:
@@ -138,9 +136,8 @@ class ProtInfo:
     def instance(self, args: Any) -> None:
         field = args.field.strip().lower()
         if field not in PROTINFO_FIELDS:
-            raise MapiError(errors.argument_code(1), (
-                f"PROTINFO: argument 1 (field): {args.field!r} is not a field PROTINFO knows; "
-                f"the fields are {', '.join(PROTINFO_FIELDS)}"))
+            raise errors.invalid_argument("PROTINFO", 1, "field", (
+                f"{args.field!r} is not a field PROTINFO knows; the fields are {', '.join(PROTINFO_FIELDS)}"))
         self.constant, self.family = PROTINFO_FIELDS[field]
 
     def init(self, result: Any) -> Any:
@@ -163,7 +160,7 @@ class ProtInfo:
 
 # ---- GAP ---------------------------------------------------------------------------------------
 
-_GAP_LAYOUT = struct.Struct(_ENDIAN + "QQ")
+_GAP_LAYOUT = struct.Struct("=QQ")
 
 #: GAP's result: the gap (a 32.32 duration) first, then the count of backward steps.
 GAP_RESULT = ResultSpec("ts", _GAP_LAYOUT.size, lambda raw: _GAP_LAYOUT.unpack_from(raw)[0],

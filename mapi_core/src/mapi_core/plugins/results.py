@@ -7,13 +7,10 @@ consistent snapshot of those bytes and the spec decodes them into a typed Python
 from __future__ import annotations
 
 import struct
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import attrs
-
-_ENDIAN = "<" if sys.byteorder == "little" else ">"
 
 
 @attrs.frozen
@@ -27,7 +24,7 @@ class ResultSpec:
 
 
 def _unpack(fmt: str) -> Callable[[bytes], Any]:
-    layout = struct.Struct(_ENDIAN + fmt)
+    layout = struct.Struct("=" + fmt)
     return lambda raw: layout.unpack_from(raw)[0]
 
 

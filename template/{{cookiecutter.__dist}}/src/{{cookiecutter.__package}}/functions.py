@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-import sys
 from collections.abc import Iterator
 from typing import Any
 
-from mapi_core.errors import MapiError, argument_code
+from mapi_core.errors import invalid_argument
 from mapi_core.native import extension
 from mapi_core.plugins import FunctionDef
 from mapi_core.plugins.arguments import String
@@ -21,7 +20,7 @@ from mapi_core.plugins.results import ResultSpec
 NATIVE = "{{ cookiecutter.__package }}.native._functions"
 DESCRIPTION = {{ cookiecutter.description | py_string }}
 
-_RESULT = struct.Struct(("<" if sys.byteorder == "little" else ">") + "QQ")   # host order, as C writes it
+_RESULT = struct.Struct("=QQ")   # host order, standard sizes: as C writes it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +61,7 @@ class {{ cookiecutter.function_name | camel_case }}:
         try:
             self.ports = parse_ports(args.ports)
         except ValueError as err:
-            raise MapiError(argument_code(1), f"{{ cookiecutter.function_name }}: argument 1 (ports): {err}") from None
+            raise invalid_argument("{{ cookiecutter.function_name }}", 1, "ports", str(err)) from None
 
     def init(self, result: Any) -> Any:
         """Connect time: the native state, pointing at this function's (zeroed) result memory."""
