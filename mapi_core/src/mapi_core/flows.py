@@ -42,7 +42,7 @@ def share_id(function: AppliedFunction) -> int:
     definition = function.definition
     if not definition.pure or definition.modifies or definition.process is None:
         return 0
-    key = (definition.qualified_name, definition.process, function.args.key())
+    key = (definition.qualified_name, function.args.key())      # the qualified name is unique
     try:
         hash(key)
     except TypeError:
